@@ -1,0 +1,73 @@
+"""Every exception durable-singleton raises.
+
+The hierarchy::
+
+    SingletonError                  base of everything below
+    ├── ConfigurationError          an app setting is missing or malformed (also ValueError)
+    ├── InvalidInstanceId           the host would reject the ID or the client would mangle it
+    │                               (also ValueError)
+    ├── LeaseError                  the Redis lease
+    │   ├── LeaseBusy               someone else holds it and kept it past our wait
+    │   ├── LeaseUnavailable        Redis failed or is unreachable: nothing was acquired
+    │   │   └── ReplicasNotAcknowledged
+    │   │                           acquired, but too few replicas confirmed it in time;
+    │   │                           the lease was released again
+    │   └── LeaseLost               held once, but expired or could not be renewed
+    └── DurableError                the Durable Functions host failed
+        ├── StatusReadFailed        reading an instance's status failed
+        └── StartFailed             the host refused or failed to start the instance
+
+Errors of the libraries below (redis-py, aiohttp, the Durable client) are translated into
+these at one boundary each, with the original kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class SingletonError(Exception):
+    """Base class of every durable-singleton error."""
+
+
+class ConfigurationError(SingletonError, ValueError):
+    """An app setting is missing or malformed. The message names the setting."""
+
+
+class InvalidInstanceId(SingletonError, ValueError):
+    """The instance ID is one the Durable host would reject or its client would mangle."""
+
+    def __init__(self, instance_id: str, reason: str) -> None:
+        super().__init__(f"invalid instance ID {instance_id!r}: {reason}")
+        self.instance_id = instance_id
+        self.reason = reason
+
+
+class LeaseError(SingletonError):
+    """Base class of the lease's errors."""
+
+
+class LeaseBusy(LeaseError):
+    """Another holder kept the lease for longer than we were willing to wait."""
+
+
+class LeaseUnavailable(LeaseError):
+    """Redis failed or could not be reached; no lease is held."""
+
+
+class ReplicasNotAcknowledged(LeaseUnavailable):
+    """Too few replicas acknowledged the acquisition in time; the lease was released."""
+
+
+class LeaseLost(LeaseError):
+    """A held lease expired or could not be renewed; the guarded work is no longer exclusive."""
+
+
+class DurableError(SingletonError):
+    """The Durable Functions host failed to answer as expected."""
+
+
+class StatusReadFailed(DurableError):
+    """Reading an orchestration instance's status failed (not the same as "absent")."""
+
+
+class StartFailed(DurableError):
+    """The Durable host refused or failed to start an orchestration instance."""
