@@ -1,0 +1,58 @@
+"""durable-singleton: start Durable Functions orchestrations as true singletons.
+
+The public API is what ``__all__`` lists; every ``_module`` is private. The HTTP starter's
+Functions blueprint lives in :mod:`singleton.http`.
+"""
+
+from singleton._durable import RuntimeStatus
+from singleton._errors import (
+    ConfigurationError,
+    DurableError,
+    InvalidInstanceId,
+    InvalidOrchestratorName,
+    LeaseBusy,
+    LeaseError,
+    LeaseLost,
+    LeaseUnavailable,
+    ReplicasNotAcknowledged,
+    SingletonError,
+    StartFailed,
+    StartRejected,
+    StatusReadFailed,
+)
+from singleton._lease import Lease, LeasePolicy, Leases
+from singleton._names import validate_instance_id, validate_orchestrator_name
+from singleton._redis import RedisSettings, create_redis_client
+from singleton._runtime import create_starter, default_starter
+from singleton._settings import Settings
+from singleton._starter import Outcome, SingletonStarter, StartResult
+
+__all__ = [
+    "ConfigurationError",
+    "DurableError",
+    "InvalidInstanceId",
+    "InvalidOrchestratorName",
+    "Lease",
+    "LeaseBusy",
+    "LeaseError",
+    "LeaseLost",
+    "LeasePolicy",
+    "LeaseUnavailable",
+    "Leases",
+    "Outcome",
+    "RedisSettings",
+    "ReplicasNotAcknowledged",
+    "RuntimeStatus",
+    "Settings",
+    "SingletonError",
+    "SingletonStarter",
+    "StartFailed",
+    "StartRejected",
+    "StartResult",
+    "StatusReadFailed",
+    "create_redis_client",
+    "create_starter",
+    "default_starter",
+    "validate_instance_id",
+    "validate_orchestrator_name",
+]

@@ -6,6 +6,7 @@ The hierarchy::
     ├── ConfigurationError          an app setting is missing or malformed (also ValueError)
     ├── InvalidInstanceId           the host would reject the ID or the client would mangle it
     │                               (also ValueError)
+    ├── InvalidOrchestratorName     not a valid Azure Functions name (also ValueError)
     ├── LeaseError                  the Redis lease
     │   ├── LeaseBusy               someone else holds it and kept it past our wait
     │   ├── LeaseUnavailable        Redis failed or is unreachable: nothing was acquired
@@ -15,7 +16,9 @@ The hierarchy::
     │   └── LeaseLost               held once, but expired or could not be renewed
     └── DurableError                the Durable Functions host failed
         ├── StatusReadFailed        reading an instance's status failed
-        └── StartFailed             the host refused or failed to start the instance
+        └── StartFailed             the host failed to start the instance
+            └── StartRejected       the host refused the request as invalid (its 400),
+                                    e.g. no orchestrator function of that name
 
 Errors of the libraries below (redis-py, aiohttp, the Durable client) are translated into
 these at one boundary each, with the original kept as ``__cause__``.
@@ -39,6 +42,17 @@ class InvalidInstanceId(SingletonError, ValueError):
         super().__init__(f"invalid instance ID {instance_id!r}: {reason}")
         self.instance_id = instance_id
         self.reason = reason
+
+
+class InvalidOrchestratorName(SingletonError, ValueError):
+    """The orchestrator name is not a valid Azure Functions function name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"invalid orchestrator name {name!r}: expected a letter, then up to 127 letters, "
+            "digits, '_' or '-'"
+        )
+        self.name = name
 
 
 class LeaseError(SingletonError):
@@ -70,4 +84,8 @@ class StatusReadFailed(DurableError):
 
 
 class StartFailed(DurableError):
-    """The Durable host refused or failed to start an orchestration instance."""
+    """The Durable host failed to start an orchestration instance."""
+
+
+class StartRejected(StartFailed):
+    """The Durable host refused the start as invalid (HTTP 400), e.g. an unknown orchestrator."""

@@ -1,0 +1,1 @@
+"""Example orchestrations this app can start as singletons."""

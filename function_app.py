@@ -1,0 +1,37 @@
+"""The Function App: wiring only.
+
+* ``StartSingleton`` — ``POST /api/orchestrators/{functionName}/{instanceId}``, the HTTP starter.
+* ``ProcessBatch`` / ``Monitor`` — example orchestrations to start.
+* ``StartMonitorOnSchedule`` — a timer that starts the monitor through the same starter,
+  showing the library used from a non-HTTP trigger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from examples.orchestrations import MONITOR
+from examples.orchestrations import blueprint as examples_blueprint
+from singleton import Outcome, default_starter
+from singleton.http import blueprint as starter_blueprint
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(starter_blueprint)
+app.register_functions(examples_blueprint)
+
+MONITOR_INSTANCE_ID = "monitor"
+
+
+@app.function_name("StartMonitorOnSchedule")
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+@app.durable_client_input(client_name="client")
+async def start_monitor_on_schedule(
+    timer: func.TimerRequest, client: df.DurableOrchestrationClient
+) -> None:
+    """Every five minutes, make sure the monitor runs — exactly once."""
+    result = await default_starter().start(client, MONITOR, MONITOR_INSTANCE_ID, {"target": "example"})
+    if result.outcome is not Outcome.ALREADY_RUNNING:
+        logging.getLogger(__name__).info("monitor start: %s", result.outcome.value)

@@ -1,0 +1,121 @@
+"""The one boundary to the Durable Functions client (azure-functions-durable 1.x).
+
+The client's answers are ambiguous in ways that matter to a singleton, so they are
+translated here, once:
+
+* ``get_status`` returns a *falsy* status object both for an absent instance and for a
+  host error (the latter carries ``ExceptionMessage``); only the first means "absent".
+* ``start_new`` raises a bare ``Exception``: with a ``str`` for the host's 400 (invalid
+  request, e.g. no such orchestrator), with the host's error ``dict`` for anything else —
+  including the 500 ``OrchestrationAlreadyExistsException`` that means "already running".
+* Connection problems surface as raw ``aiohttp`` / ``asyncio`` errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+from singleton._errors import StartFailed, StartRejected, StatusReadFailed
+
+_ALREADY_EXISTS_TYPE = "OrchestrationAlreadyExistsException"
+
+
+class RuntimeStatus(str, enum.Enum):
+    """The runtime statuses the host reports, by their wire names."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    CONTINUED_AS_NEW = "ContinuedAsNew"
+    SUSPENDED = "Suspended"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    TERMINATED = "Terminated"
+    CANCELED = "Canceled"
+
+    @property
+    def is_active(self) -> bool:
+        """Whether an instance in this status still holds its ID (a new start must wait)."""
+        return self in _ACTIVE
+
+
+_ACTIVE = frozenset(
+    {
+        RuntimeStatus.PENDING,
+        RuntimeStatus.RUNNING,
+        RuntimeStatus.CONTINUED_AS_NEW,
+        RuntimeStatus.SUSPENDED,
+    }
+)
+
+
+class DurableClient(Protocol):
+    """The part of ``azure.durable_functions.DurableOrchestrationClient`` we use."""
+
+    task_hub_name: str
+
+    async def get_status(self, instance_id: str) -> Any: ...
+
+    async def start_new(
+        self,
+        orchestration_function_name: str,
+        instance_id: str | None = None,
+        client_input: Any | None = None,
+    ) -> str: ...
+
+
+class InstanceAlreadyExists(Exception):
+    """The host's own duplicate guard refused the start (internal signal, never escapes)."""
+
+
+async def read_runtime_status(client: DurableClient, instance_id: str) -> RuntimeStatus | None:
+    """The instance's runtime status, or ``None`` when no instance has that ID.
+
+    Raises :class:`StatusReadFailed` when the host could not say — never ``None`` for that.
+    """
+    try:
+        status = await client.get_status(instance_id)
+    except Exception as exc:  # the client raises bare Exception and raw aiohttp errors
+        raise StatusReadFailed(
+            f"reading the status of {instance_id!r} failed: {exc!r}"
+        ) from exc
+    error = getattr(status, "ExceptionMessage", None) or getattr(status, "message", None)
+    if error is not None:
+        raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {error}")
+    runtime_status = getattr(status, "runtime_status", None)
+    if runtime_status is None:
+        if status:  # the host described an instance but gave no status: not "absent"
+            raise StatusReadFailed(f"the host gave no runtime status for {instance_id!r}")
+        return None
+    try:
+        return RuntimeStatus(getattr(runtime_status, "value", runtime_status))
+    except ValueError as exc:
+        raise StatusReadFailed(
+            f"unknown runtime status {runtime_status!r} for {instance_id!r}"
+        ) from exc
+
+
+async def start_instance(
+    client: DurableClient, orchestrator: str, instance_id: str, client_input: Any
+) -> None:
+    """Ask the host to start ``orchestrator`` as ``instance_id``.
+
+    Raises :class:`InstanceAlreadyExists` when the host's duplicate guard refused,
+    :class:`StartRejected` for the host's 400, :class:`StartFailed` for anything else.
+    """
+    try:
+        started_id = await client.start_new(orchestrator, instance_id, client_input)
+    except Exception as exc:
+        detail = exc.args[0] if exc.args else None
+        if isinstance(detail, dict):
+            if _ALREADY_EXISTS_TYPE in str(detail.get("ExceptionType", "")):
+                raise InstanceAlreadyExists(instance_id) from exc
+            message = detail.get("ExceptionMessage") or detail.get("Message") or detail
+            raise StartFailed(f"starting {orchestrator!r} as {instance_id!r} failed: {message}") from exc
+        if isinstance(detail, str) and type(exc) is Exception:
+            raise StartRejected(f"the host refused to start {orchestrator!r}: {detail}") from exc
+        raise StartFailed(f"starting {orchestrator!r} as {instance_id!r} failed: {exc!r}") from exc
+    if started_id != instance_id:
+        raise StartFailed(
+            f"the host started {started_id!r} when asked for {instance_id!r}"
+        )
