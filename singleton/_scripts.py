@@ -1,0 +1,89 @@
+"""The lease's Lua scripts, each with its KEYS/ARGV/return contract, and a runner for them.
+
+Every key a script touches is passed in KEYS (the wake-up channel too), and all of one
+lease's keys share a hash slot, so the scripts run unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from redis.exceptions import NoScriptError
+
+ACQUIRE = """
+-- KEYS[1]  lease key: the holder's token, expiring after the TTL
+-- KEYS[2]  fence counter of that lease: incremented on each acquisition, never expires
+-- ARGV[1]  token of this acquisition (random, unique per acquisition)
+-- ARGV[2]  TTL in milliseconds
+-- return   {1, fence}  acquired now, or already ours (a retried call whose reply was lost,
+--                      which must not read as busy): the fence issued to this token
+--          {0, pttl}   held by another token; pttl = its remaining ms (-1: no expiry)
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  -- Nobody can have incremented the counter while our token held the key.
+  return {1, tonumber(redis.call('GET', KEYS[2]) or 0)}
+end
+if holder then
+  return {0, redis.call('PTTL', KEYS[1])}
+end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, fence}
+"""
+
+RELEASE = """
+-- KEYS[1]  lease key
+-- KEYS[2]  wake-up channel of that lease (same slot)
+-- ARGV[1]  token of the holder releasing it
+-- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
+-- return   1 released (waiters notified), 0 not ours any more (expired or taken): untouched
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], 'released')
+  return 1
+end
+return 0
+"""
+
+EXTEND = """
+-- KEYS[1]  lease key
+-- ARGV[1]  token of the holder extending it
+-- ARGV[2]  new TTL in milliseconds, counted from now
+-- return   1 extended, 0 not ours any more (expired or taken): untouched
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class ScriptClient(Protocol):
+    """What a script needs of a client: redis.asyncio ``Redis``, ``RedisCluster`` or a pipeline."""
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+
+    def script_load(self, script: str) -> Any: ...
+
+
+class Script:
+    """A Lua script run by SHA (EVALSHA), loaded on the first NOSCRIPT (e.g. after a restart)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, client: ScriptClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+acquire_script = Script(ACQUIRE)
+release_script = Script(RELEASE)
+extend_script = Script(EXTEND)
