@@ -1,0 +1,160 @@
+"""``python -m devhost``: parse the command line, run the host until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from devhost._errors import DevHostError
+from devhost._host import DevHostOptions, _running
+from devhost._settings import default_environ
+from devhost._timers import utc_now
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Run an Azure Functions Python app (v2 programming model) locally, without Core Tools.
+
+Loads the FunctionApp/DFApp in function_app.py, indexes it with azure-functions' own API,
+and serves every HTTP trigger at http://HOST:PORT/<routePrefix>/<route> with the host's route
+template rules ({name}, {name?}, {name=default}, {id:int}, {*rest}); a request whose method no
+function accepts gets 404, as from the host (HEAD on a POST-only route: 405). Timer triggers
+run on their NCRONTAB schedules (UTC). Durable Functions run on an embedded backend mounted
+on the same port (/runtime/webhooks/durabletask/...).
+
+Settings: host.json (extensions.http.routePrefix, extensions.durableTask.hubName and
+overridableExistingInstanceStates) and local.settings.json "Values", copied into the
+environment before the app is imported; variables already set are never overridden.
+
+Redis: REDIS_URL is used when set (environment or local.settings.json). Otherwise an
+in-process Redis (fakeredis with Lua) is started on a free loopback port and exported as
+REDIS_URL before the app is imported. It guards only this one process.
+
+Not enforced locally: HTTP auth levels (function/admin keys), as with Core Tools.
+"""
+
+EPILOG = """\
+examples:
+  python -m devhost                              # ./function_app.py on 127.0.0.1:7071
+  python -m devhost --port 7072 --store .durable.sqlite
+  REDIS_URL=redis://127.0.0.1:6379/0 python -m devhost --app examples/function_app.py
+  python -m devhost --app my_package.app:app --storage-latency 20
+
+exit status: 0 after Ctrl-C/SIGTERM, 1 when the app or its settings cannot be loaded,
+2 for bad command-line arguments.
+"""
+
+
+def _latency_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (0-65535): {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devhost",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=7071,
+        help="TCP port to listen on (default 7071, like Core Tools; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; keep it on loopback)",
+    )
+    parser.add_argument(
+        "--app",
+        default="function_app.py",
+        help="the app: a file (function_app.py, the default), a module, or module:attribute; "
+        "host.json and local.settings.json are read from the file's folder",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="keep Durable state in a SQLite file at PATH (default: in memory, lost on exit)",
+    )
+    parser.add_argument(
+        "--storage-latency",
+        type=_latency_ms,
+        default=0.0,
+        metavar="MS",
+        help="add MS milliseconds to every Durable storage operation, to mimic Azure Storage "
+        "round trips and widen race windows (default 0)",
+    )
+    parser.add_argument(
+        "--no-timers",
+        action="store_true",
+        help="do not run timer triggers (they are listed but never fire)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="debug logging (binding details, each request)"
+    )
+    return parser
+
+
+async def _serve(options: DevHostOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with _running(options, default_environ(), sys.stdout, utc_now, None) as running:
+            print(f"Host started on {running.base_url} (Ctrl-C to stop)", flush=True)
+            await stop.wait()
+            print("Stopping the host...", flush=True)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.verbose else logging.INFO,
+        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+    )
+    options = DevHostOptions(
+        app=arguments.app,
+        host=arguments.host,
+        port=arguments.port,
+        store_path=arguments.store,
+        storage_latency=arguments.storage_latency / 1000,
+        cwd=Path.cwd(),
+        run_timers=not arguments.no_timers,
+    )
+    try:
+        asyncio.run(_serve(options))
+    except DevHostError as exc:
+        print(f"devhost: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"devhost: error: cannot listen on {options.host}:{options.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

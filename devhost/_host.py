@@ -1,0 +1,339 @@
+"""The local Functions host: settings, embedded Redis, app import, routes, timers, Durable.
+
+Start-up order matters and follows Core Tools: local.settings.json values and REDIS_URL are
+in the environment *before* function_app.py is imported, so module-level code in the app sees
+the same settings it would see in Azure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import azure.functions as func
+from aiohttp import web
+
+from devhost import _http
+from devhost._banner import FunctionLine, render_banner
+from devhost._bindings import ArgumentKind, BindingPlan, http_request_from, plan_bindings
+from devhost._context import InvocationContext
+from devhost._durable_mount import DurableBackendLike, build_backend, durable_package_available
+from devhost._errors import DevHostError
+from devhost._invoker import Invoker, thread_count_from
+from devhost._loader import IndexedFunction, LoadedApp, load_app, resolve_app_reference
+from devhost._ncrontab import NcrontabSchedule
+from devhost._redis import LOUD_WARNING, EmbeddedRedis
+from devhost._responses import UnsupportedReturnValueError, to_web_response
+from devhost._routes import RouteTable
+from devhost._settings import HostConfig, default_environ, load_local_settings
+from devhost._timers import Clock, Sleep, TimerJob, TimerScheduler, utc_now
+
+logger = logging.getLogger(__name__)
+
+REDIS_URL = "REDIS_URL"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DevHostOptions:
+    """Everything ``python -m devhost`` can be told. Validated on construction."""
+
+    app: str = "function_app.py"
+    host: str = "127.0.0.1"
+    port: int = 7071
+    store_path: Path | None = None
+    storage_latency: float = 0.0
+    cwd: Path = field(default_factory=Path.cwd)
+    run_timers: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        if self.storage_latency < 0:
+            raise ValueError(f"storage_latency must be >= 0 seconds, got {self.storage_latency}")
+        if not self.app:
+            raise ValueError("app must name function_app.py or a module")
+
+
+@dataclass
+class RunningDevHost:
+    """A started host. ``base_url`` is ``http://127.0.0.1:<port>`` (no trailing slash)."""
+
+    base_url: str
+    route_prefix: str
+    redis_url: str
+    redis_embedded: bool
+    banner: str
+    functions: tuple[IndexedFunction, ...]
+    applied_settings: Mapping[str, str]
+
+    def url(self, route: str) -> str:
+        """The absolute URL of an HTTP route, e.g. ``url("orchestrators/f/id")``."""
+        prefix = f"/{self.route_prefix}" if self.route_prefix else ""
+        return f"{self.base_url}{prefix}/{route.lstrip('/')}"
+
+
+class _EnvironmentChanges:
+    """Remembers what the host set so an in-process host can put the environment back."""
+
+    def __init__(self, environ: MutableMapping[str, str]) -> None:
+        self.environ = environ
+        self._added: list[str] = []
+
+    def set(self, name: str, value: str) -> None:
+        if name not in self.environ:
+            self._added.append(name)
+        self.environ[name] = value
+
+    def record_added(self, names: list[str]) -> None:
+        self._added.extend(names)
+
+    def restore(self) -> None:
+        for name in self._added:
+            self.environ.pop(name, None)
+
+
+class _Dispatcher:
+    """Binds arguments and invokes one function per request or timer firing."""
+
+    def __init__(
+        self,
+        *,
+        loaded: LoadedApp,
+        plans: Mapping[str, BindingPlan],
+        invoker: Invoker,
+    ) -> None:
+        self._functions = {function.name: function for function in loaded.functions}
+        self._plans = plans
+        self._invoker = invoker
+        self._root = str(loaded.root)
+        self.client_binding: str | None = None
+
+    async def _run(self, name: str, values: dict[str, Any]) -> Any:
+        function = self._functions[name]
+        for parameter, kind in self._plans[name].arguments.items():
+            if kind is ArgumentKind.DURABLE_CLIENT:
+                if self.client_binding is None:
+                    raise DevHostError("the Durable backend has not started")
+                values[parameter] = self.client_binding
+            elif kind is ArgumentKind.CONTEXT:
+                values[parameter] = InvocationContext(
+                    function_name=name, function_directory=self._root
+                )
+        started = time.perf_counter()
+        logger.info("Executing 'Functions.%s'", name)
+        try:
+            result = await self._invoker.invoke(function.user_function, values)
+        except Exception:
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.exception("Executed 'Functions.%s' (Failed, Duration=%.0fms)", name, elapsed)
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.info("Executed 'Functions.%s' (Succeeded, Duration=%.0fms)", name, elapsed)
+        return result
+
+    async def call_http(
+        self, name: str, route_values: Mapping[str, str], request: web.Request
+    ) -> web.StreamResponse:
+        values: dict[str, Any] = {}
+        for parameter, kind in self._plans[name].arguments.items():
+            if kind is ArgumentKind.HTTP_REQUEST:
+                values[parameter] = await http_request_from(request, route_values)
+        try:
+            result = await self._run(name, values)
+        except Exception:
+            # Like the host: the caller gets a bare 500; _run logged the traceback.
+            return web.Response(status=500)
+        try:
+            return to_web_response(result)
+        except UnsupportedReturnValueError:
+            logger.exception("'Functions.%s' returned a value the worker cannot encode", name)
+            return web.Response(status=500)
+
+    async def fire_timer(self, name: str, request: func.TimerRequest) -> None:
+        values: dict[str, Any] = {
+            parameter: request
+            for parameter, kind in self._plans[name].arguments.items()
+            if kind is ArgumentKind.TIMER_REQUEST
+        }
+        await self._run(name, values)
+
+
+def _timer_jobs(functions: tuple[IndexedFunction, ...]) -> list[TimerJob]:
+    jobs = []
+    for function in functions:
+        if function.trigger_type != "timerTrigger":
+            continue
+        trigger = function.trigger
+        schedule = NcrontabSchedule.parse(str(trigger.get("schedule") or ""))
+        jobs.append(TimerJob(function.name, schedule, bool(trigger.get("runOnStartup"))))
+    return jobs
+
+
+def _route_entries(
+    functions: tuple[IndexedFunction, ...],
+) -> list[tuple[str, str, list[str] | None]]:
+    entries = []
+    for function in functions:
+        if function.trigger_type == "httpTrigger":
+            trigger = function.trigger
+            methods = trigger.get("methods")
+            route = trigger.get("route") or function.name
+            entries.append(
+                (function.name, str(route), [str(m) for m in methods] if methods else None)
+            )
+    return entries
+
+
+def _function_lines(
+    functions: tuple[IndexedFunction, ...],
+    routes: list[tuple[str, str, list[str] | None]],
+    base_url: str,
+    prefix: str,
+) -> list[FunctionLine]:
+    http = {name: (route, methods) for name, route, methods in routes}
+    lines = []
+    for function in functions:
+        if function.name in http:
+            route, methods = http[function.name]
+            path = f"{prefix}/{route}" if prefix else route
+            lines.append(FunctionLine(function.name, "httpTrigger", f"{base_url}/{path}", methods))
+        else:
+            lines.append(FunctionLine(function.name, function.trigger_type))
+    return lines
+
+
+@contextlib.asynccontextmanager
+async def run_devhost(
+    *,
+    app_path: str | Path = "function_app.py",
+    port: int = 0,
+    host: str = "127.0.0.1",
+    store_path: Path | None = None,
+    storage_latency: float = 0.0,
+    run_timers: bool = True,
+    environ: MutableMapping[str, str] | None = None,
+    out: TextIO | None = None,
+    clock: Clock = utc_now,
+    sleep: Sleep | None = None,
+) -> AsyncIterator[RunningDevHost]:
+    """Run a local host in this process until the block exits.
+
+    Environment variables the host sets (local.settings.json values, an embedded REDIS_URL)
+    are removed again on exit. ``port=0`` picks a free port; read ``running.base_url``.
+    """
+    path = Path(app_path)
+    options = DevHostOptions(
+        app=str(path.name if path.suffix == ".py" else app_path),
+        cwd=path.parent.resolve() if path.suffix == ".py" else Path.cwd(),
+        host=host,
+        port=port,
+        store_path=store_path,
+        storage_latency=storage_latency,
+        run_timers=run_timers,
+    )
+    async with _running(options, environ or default_environ(), out, clock, sleep) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    options: DevHostOptions,
+    environ: MutableMapping[str, str],
+    out: TextIO | None,
+    clock: Clock,
+    sleep: Sleep | None,
+) -> AsyncIterator[RunningDevHost]:
+    out = out or sys.stdout
+    changes = _EnvironmentChanges(environ)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(changes.restore)
+        app_file, _, _ = resolve_app_reference(options.app, options.cwd)
+        root = app_file.parent if app_file is not None else options.cwd
+        config = HostConfig.load(root / "host.json")
+        applied = load_local_settings(root / "local.settings.json", environ)
+        changes.record_added(list(applied))
+
+        redis_embedded = REDIS_URL not in environ
+        if redis_embedded:
+            embedded = EmbeddedRedis()
+            changes.set(REDIS_URL, embedded.start())
+            stack.callback(embedded.stop)
+        redis_url = environ[REDIS_URL]
+
+        loaded = load_app(options.app, cwd=options.cwd)
+        plans = {f.name: plan_bindings(f) for f in loaded.functions if not f.is_durable}
+        routes = _route_entries(loaded.functions)
+        table = RouteTable.build(prefix=config.route_prefix, functions=routes)
+        jobs = _timer_jobs(loaded.functions)
+
+        invoker = Invoker(max_threads=thread_count_from(environ))
+        stack.callback(invoker.close)
+        dispatcher = _Dispatcher(loaded=loaded, plans=plans, invoker=invoker)
+
+        web_app = web.Application()
+        backend: DurableBackendLike | None = None
+        durable_line = "none (devhost.durable is not available)"
+        needs_durable = any(f.is_durable for f in loaded.functions) or any(
+            plan.needs_durable_client for plan in plans.values()
+        )
+        if needs_durable or durable_package_available():
+            mounted = build_backend(
+                raw_functions=loaded.raw_functions,
+                config=config,
+                store_path=options.store_path,
+                storage_latency=options.storage_latency,
+            )
+            backend, durable_line = mounted.backend, mounted.store_description
+            backend.register_routes(web_app)
+        front_door = _http.HttpFrontDoor(routes=table, call=dispatcher.call_http)
+        _http.install(web_app, front_door.handle)
+
+        runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, options.host, options.port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        base_url = f"http://{options.host}:{bound_port}"
+
+        if backend is not None:
+            await backend.start()
+            stack.push_async_callback(backend.stop)
+            dispatcher.client_binding = backend.client_binding(base_url)
+
+        warnings = [LOUD_WARNING.format(url=redis_url)] if redis_embedded else []
+        source = "embedded" if redis_embedded else "REDIS_URL"
+        banner = render_banner(
+            functions=_function_lines(loaded.functions, routes, base_url, config.route_prefix),
+            redis_line=f"{redis_url} ({source})",
+            durable_line=f"hub {config.hub_name!r}, {durable_line}",
+            warnings=warnings,
+        )
+        out.write(banner)
+        out.flush()
+
+        if options.run_timers and jobs:
+            scheduler = TimerScheduler(
+                jobs=jobs,
+                fire=dispatcher.fire_timer,
+                clock=clock,
+                **({"sleep": sleep} if sleep is not None else {}),
+            )
+            await scheduler.start()
+            stack.push_async_callback(scheduler.stop)
+
+        yield RunningDevHost(
+            base_url=base_url,
+            route_prefix=config.route_prefix,
+            redis_url=redis_url,
+            redis_embedded=redis_embedded,
+            banner=banner,
+            functions=loaded.functions,
+            applied_settings=applied,
+        )

@@ -1,0 +1,107 @@
+"""host.json and local.settings.json, read the way the Functions host and Core Tools read them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devhost._errors import HostConfigError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROUTE_PREFIX = "api"
+DEFAULT_HUB_NAME = "TestHubName"
+DEFAULT_OVERRIDABLE_STATES = "NonRunningStates"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise HostConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise HostConfigError(f"{path}: the top level must be a JSON object")
+    return data
+
+
+def _section(data: dict[str, Any], *keys: str, source: Path) -> dict[str, Any]:
+    current: dict[str, Any] = data
+    for key in keys:
+        child = current.get(key, {})
+        if not isinstance(child, dict):
+            raise HostConfigError(f"{source}: {'.'.join(keys)} must be a JSON object")
+        current = child
+    return current
+
+
+def _string(section: dict[str, Any], key: str, default: str, *, source: Path) -> str:
+    value = section.get(key, default)
+    if not isinstance(value, str):
+        raise HostConfigError(f"{source}: {key} must be a string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostConfig:
+    """What the local host needs from host.json."""
+
+    route_prefix: str = DEFAULT_ROUTE_PREFIX
+    hub_name: str = DEFAULT_HUB_NAME
+    overridable_states: str = DEFAULT_OVERRIDABLE_STATES
+
+    @classmethod
+    def load(cls, path: Path) -> HostConfig:
+        """Read host.json; a missing file gives the host's defaults."""
+        if not path.exists():
+            logger.warning("no host.json at %s; using the host's defaults", path)
+            return cls()
+        data = _read_json(path)
+        http = _section(data, "extensions", "http", source=path)
+        durable = _section(data, "extensions", "durableTask", source=path)
+        prefix = _string(http, "routePrefix", DEFAULT_ROUTE_PREFIX, source=path)
+        return cls(
+            # The host trims slashes: "/api/" and "api" are the same prefix; "" means none.
+            route_prefix=prefix.strip("/"),
+            hub_name=_string(durable, "hubName", DEFAULT_HUB_NAME, source=path),
+            overridable_states=_string(
+                durable,
+                "overridableExistingInstanceStates",
+                DEFAULT_OVERRIDABLE_STATES,
+                source=path,
+            ),
+        )
+
+
+def load_local_settings(path: Path, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Copy local.settings.json "Values" into ``environ``, as Core Tools does.
+
+    A variable already set wins (never overridden). Returns the values actually applied.
+    """
+    if not path.exists():
+        return {}
+    data = _read_json(path)
+    if data.get("IsEncrypted") is True:
+        raise HostConfigError(f"{path}: encrypted settings are not supported locally")
+    values = data.get("Values", {})
+    if not isinstance(values, dict):
+        raise HostConfigError(f"{path}: Values must be a JSON object")
+    applied: dict[str, str] = {}
+    for name, value in values.items():
+        if not isinstance(value, str | int | float | bool) or value is None:
+            raise HostConfigError(f"{path}: Values.{name} must be a string, got {value!r}")
+        if name in environ:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        environ[name] = text
+        applied[name] = text
+    return applied
+
+
+def default_environ() -> MutableMapping[str, str]:
+    """The process environment (a seam for tests)."""
+    return os.environ
