@@ -1,0 +1,54 @@
+"""A lease user in its own OS process, for the multi-process tests.
+
+    python -m tests.lease.contender contend URL NAME ROUNDS   take the lease ROUNDS times
+    python -m tests.lease.contender hold URL NAME TTL         hold it (renewing) until killed
+
+``contend`` counts holders in Redis: INCR on entry must read 1, else an overlap is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import redis.asyncio as aioredis
+
+from singleton._lease import LeasePolicy, Leases
+
+
+async def contend(url: str, name: str, rounds: int) -> None:
+    client = aioredis.from_url(url)
+    leases = Leases(client, namespace="processes", policy=LeasePolicy(ttl=5, wait=60))
+    try:
+        for _ in range(rounds):
+            async with leases.hold(name):
+                if await client.incr("holders") != 1:
+                    await client.incr("overlaps")
+                await asyncio.sleep(0.002)
+                await client.decr("holders")
+                await client.incr("turns")
+    finally:
+        await leases.aclose()
+        await client.aclose()
+
+
+async def hold(url: str, name: str, ttl: float) -> None:
+    client = aioredis.from_url(url)
+    leases = Leases(client, namespace="processes", policy=LeasePolicy(ttl=ttl))
+    async with leases.hold(name) as lease:
+        print(lease.token, lease.fence, flush=True)
+        await asyncio.sleep(120)  # the test kills us long before
+
+
+def main(argv: list[str]) -> None:
+    mode, url, name, number = argv
+    if mode == "contend":
+        asyncio.run(contend(url, name, int(number)))
+    elif mode == "hold":
+        asyncio.run(hold(url, name, float(number)))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
