@@ -71,6 +71,7 @@ class RunningDevHost:
     banner: str
     functions: tuple[IndexedFunction, ...]
     applied_settings: Mapping[str, str]
+    backend: Any = None  # the devhost.durable.DurableBackend, when mounted
 
     def url(self, route: str) -> str:
         """The absolute URL of an HTTP route, e.g. ``url("orchestrators/f/id")``."""
@@ -336,4 +337,5 @@ async def _running(
             banner=banner,
             functions=loaded.functions,
             applied_settings=applied,
+            backend=backend,
         )
