@@ -436,9 +436,9 @@ class Engine:
     ) -> None:
         """Play DTFx's RetryInterceptor: after a failure a timer, after the timer a re-attempt."""
         kind = delivered["EventType"]
-        if kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_COMPLETED):
+        if kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED):
             state.retries.pop(delivered["TaskScheduledId"], None)
-        elif kind in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_FAILED):
+        elif kind in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
             plan = state.retries.get(delivered["TaskScheduledId"])
             if plan is not None:
                 timer_id = state.next_sequence
@@ -552,7 +552,7 @@ class Engine:
         child = child_id or f"{state.instance_id}:{task_id:04d}"
         decisions.append(
             event(
-                EventType.SUB_ORCHESTRATION_CREATED,
+                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
                 now,
                 event_id=task_id,
                 Name=name,
@@ -601,14 +601,14 @@ class Engine:
         now = self._now()
         if state.status == RuntimeStatus.COMPLETED:
             notice = event(
-                EventType.SUB_ORCHESTRATION_COMPLETED,
+                EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
                 now,
                 TaskScheduledId=state.parent_task_id,
                 Result=state.output,
             )
         else:
             notice = event(
-                EventType.SUB_ORCHESTRATION_FAILED,
+                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
                 now,
                 TaskScheduledId=state.parent_task_id,
                 Reason=failed_reason,
@@ -680,7 +680,7 @@ class Engine:
     ) -> None:
         if name not in self._registry.orchestrators:
             failure = event(
-                EventType.SUB_ORCHESTRATION_FAILED,
+                EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
                 self._now(),
                 TaskScheduledId=task_id,
                 Reason=self._registry.unknown_orchestrator_message(name),

@@ -6,6 +6,7 @@ import re
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from devhost.durable import DurableBackend, MemoryStore, serve_backend
 from tests.devhost.durable import orchestrations as o
@@ -148,7 +149,7 @@ async def test_invalid_instance_ids_are_400_like_the_host(
     served: Served, http: aiohttp.ClientSession, path_id: str, message: str
 ) -> None:
     url = served.rpc(f"orchestrators/{o.ECHO}/{path_id}")
-    async with http.post(aiohttp.client.URL(url, encoded=True), json=None) as response:
+    async with http.post(URL(url, encoded=True), json=None) as response:
         assert response.status == 400
         body = await response.json()
     assert body["Message"] == "One or more of the arguments submitted is incorrect"
