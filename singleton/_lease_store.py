@@ -38,7 +38,9 @@ class _Translated:
         tb: TracebackType | None,
     ) -> None:
         if exc is not None and isinstance(exc, REDIS_ERRORS):
-            raise LeaseUnavailable(f"Redis failed to {self.action} {self.key!r}: {exc!r}") from exc
+            raise LeaseUnavailable(
+                f"Redis failed to {self.action} {self.key!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 class LeaseStore:

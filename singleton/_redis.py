@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import logging
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -126,6 +127,8 @@ class RedisSettings:
     health_check_interval  REDIS_HEALTH_CHECK_INTERVAL: PING a connection idle this long before
                            use (Azure drops idle connections after ~10 minutes)
     max_connections        REDIS_MAX_CONNECTIONS: connection pool size
+    tls_ca_file            REDIS_TLS_CA_FILE: CA bundle to verify the server with (rediss:// only;
+                           default: the system's trust store)
     """
 
     url: str = dataclasses.field(repr=False)
@@ -141,6 +144,7 @@ class RedisSettings:
     backoff_cap: float = 1.0
     health_check_interval: float = 30.0
     max_connections: int = 50
+    tls_ca_file: str | None = None
 
     @property
     def redacted_url(self) -> str:
@@ -180,8 +184,15 @@ class RedisSettings:
                 "REDIS_RETRY_BACKOFF_CAP must be at least REDIS_RETRY_BACKOFF_BASE, "
                 f"got {backoff_cap} < {backoff_base}"
             )
+        tls_ca_file = environ.get("REDIS_TLS_CA_FILE", "").strip() or None
+        if tls_ca_file is not None:
+            if not url.startswith("rediss://"):
+                raise ConfigurationError("REDIS_TLS_CA_FILE is set but REDIS_URL is not rediss://")
+            if not os.path.isfile(tls_ca_file):
+                raise ConfigurationError(f"REDIS_TLS_CA_FILE {tls_ca_file!r} is not a file")
         return cls(
             url=url,
+            tls_ca_file=tls_ca_file,
             cluster=_bool(environ, "REDIS_CLUSTER"),
             entra_auth=entra_auth,
             entra_client_id=client_id,
@@ -271,6 +282,8 @@ def create_redis_client(
     }
     if credential_provider is not None:
         options["credential_provider"] = credential_provider
+    if settings.tls_ca_file is not None:
+        options["ssl_ca_certs"] = settings.tls_ca_file
     logger.info(
         "Redis client for %s (cluster=%s, entra=%s)",
         settings.redacted_url,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from singleton._lease import LeasePolicy, Leases
+from tests.lease.servers import (
+    TlsFiles,
+    running_cluster,
+    running_replica_pair,
+    running_tls_server,
+)
+from tests.redis_servers import RedisServer
 
 MakeLeases = Callable[..., Leases]
 
@@ -31,3 +38,24 @@ async def make_leases(redis_client: aioredis.Redis) -> AsyncIterator[MakeLeases]
     yield make
     for leases in made:
         await leases.aclose()
+
+
+@pytest.fixture(scope="module")
+def replica_pair() -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A primary and its replica (real redis-servers, replication up)."""
+    with running_replica_pair() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[list[RedisServer]]:
+    """A real 3-master Redis Cluster on loopback."""
+    with running_cluster() as nodes:
+        yield nodes
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[tuple[RedisServer, TlsFiles]]:
+    """A TLS-only redis-server and the throwaway CA that signed its certificate."""
+    with running_tls_server() as server_and_files:
+        yield server_and_files
