@@ -23,7 +23,7 @@ from singleton._errors import (
 from singleton._lease import Lease, LeasePolicy, Leases
 from singleton._names import validate_instance_id, validate_orchestrator_name
 from singleton._redis import RedisSettings, create_redis_client
-from singleton._runtime import create_starter, default_starter
+from singleton._runtime import close_default_starter, create_starter, default_starter
 from singleton._settings import Settings
 from singleton._starter import Outcome, SingletonStarter, StartResult
 
@@ -50,6 +50,7 @@ __all__ = [
     "StartRejected",
     "StartResult",
     "StatusReadFailed",
+    "close_default_starter",
     "create_redis_client",
     "create_starter",
     "default_starter",

@@ -9,6 +9,10 @@ translated here, once:
   request, e.g. no such orchestrator), with the host's error ``dict`` for anything else —
   including the 500 ``OrchestrationAlreadyExistsException`` that means "already running".
 * Connection problems surface as raw ``aiohttp`` / ``asyncio`` errors.
+
+One ambiguity cannot be removed through the client: it hides the status code, so a reply
+with an *empty* body reads like the host's "absent" (404, empty body). The host always sends
+its errors with a JSON body, so that is taken to mean absent.
 """
 
 from __future__ import annotations
@@ -52,8 +56,6 @@ _ACTIVE = frozenset(
 class DurableClient(Protocol):
     """The part of ``azure.durable_functions.DurableOrchestrationClient`` we use."""
 
-    task_hub_name: str
-
     async def get_status(self, instance_id: str) -> Any: ...
 
     async def start_new(
@@ -64,7 +66,22 @@ class DurableClient(Protocol):
     ) -> str: ...
 
 
-class InstanceAlreadyExists(Exception):
+def task_hub_of(client: DurableClient) -> str:
+    """The task hub the client's binding names.
+
+    The client declares a ``task_hub_name`` attribute but never sets it (1.x); the binding it
+    was built from holds the name.
+    """
+    name = getattr(client, "task_hub_name", None)
+    if not name:
+        bindings = getattr(client, "_orchestration_bindings", None)
+        name = getattr(bindings, "task_hub_name", None)
+    if not isinstance(name, str) or not name:
+        raise StartFailed("the Durable client binding names no task hub")
+    return name
+
+
+class InstanceAlreadyExistsError(Exception):
     """The host's own duplicate guard refused the start (internal signal, never escapes)."""
 
 
@@ -76,11 +93,11 @@ async def read_runtime_status(client: DurableClient, instance_id: str) -> Runtim
     try:
         status = await client.get_status(instance_id)
     except Exception as exc:  # the client raises bare Exception and raw aiohttp errors
-        raise StatusReadFailed(
-            f"reading the status of {instance_id!r} failed: {exc!r}"
-        ) from exc
+        raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {exc!r}") from exc
+    # A host error carries ExceptionMessage; a non-JSON-object body arrives as ``message``.
+    # The absent instance's empty 404 body arrives as ``message == ""``.
     error = getattr(status, "ExceptionMessage", None) or getattr(status, "message", None)
-    if error is not None:
+    if error:
         raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {error}")
     runtime_status = getattr(status, "runtime_status", None)
     if runtime_status is None:
@@ -100,7 +117,7 @@ async def start_instance(
 ) -> None:
     """Ask the host to start ``orchestrator`` as ``instance_id``.
 
-    Raises :class:`InstanceAlreadyExists` when the host's duplicate guard refused,
+    Raises :class:`InstanceAlreadyExistsError` when the host's duplicate guard refused,
     :class:`StartRejected` for the host's 400, :class:`StartFailed` for anything else.
     """
     try:
@@ -109,13 +126,13 @@ async def start_instance(
         detail = exc.args[0] if exc.args else None
         if isinstance(detail, dict):
             if _ALREADY_EXISTS_TYPE in str(detail.get("ExceptionType", "")):
-                raise InstanceAlreadyExists(instance_id) from exc
+                raise InstanceAlreadyExistsError(instance_id) from exc
             message = detail.get("ExceptionMessage") or detail.get("Message") or detail
-            raise StartFailed(f"starting {orchestrator!r} as {instance_id!r} failed: {message}") from exc
+            raise StartFailed(
+                f"starting {orchestrator!r} as {instance_id!r} failed: {message}"
+            ) from exc
         if isinstance(detail, str) and type(exc) is Exception:
             raise StartRejected(f"the host refused to start {orchestrator!r}: {detail}") from exc
         raise StartFailed(f"starting {orchestrator!r} as {instance_id!r} failed: {exc!r}") from exc
     if started_id != instance_id:
-        raise StartFailed(
-            f"the host started {started_id!r} when asked for {instance_id!r}"
-        )
+        raise StartFailed(f"the host started {started_id!r} when asked for {instance_id!r}")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -291,5 +291,12 @@ def create_redis_client(
         settings.entra_auth,
     )
     if settings.cluster:
+        # RedisCluster has no blocking pool: past max_connections per node a command raises
+        # MaxConnectionsError (a LeaseUnavailable, so 503), never a silent start.
         return RedisCluster.from_url(settings.url, **options)
-    return Redis.from_url(settings.url, **options)
+    # A blocking pool makes a burst of concurrent starts queue for a connection (up to the
+    # connect timeout) instead of failing past max_connections.
+    pool = BlockingConnectionPool.from_url(
+        settings.url, timeout=settings.connect_timeout, **options
+    )
+    return Redis.from_pool(pool)

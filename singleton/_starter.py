@@ -27,10 +27,11 @@ from typing import Any
 
 from singleton._durable import (
     DurableClient,
-    InstanceAlreadyExists,
+    InstanceAlreadyExistsError,
     RuntimeStatus,
     read_runtime_status,
     start_instance,
+    task_hub_of,
 )
 from singleton._errors import LeaseBusy
 from singleton._lease import Leases
@@ -101,7 +102,7 @@ class SingletonStarter:
         if status is not None and status.is_active:
             return self._already_running(instance_id, status, fence=None)
 
-        lease_name = f"{client.task_hub_name}/{instance_id}"
+        lease_name = f"{task_hub_of(client)}/{instance_id}"
         try:
             async with self._leases.hold(lease_name, wait=wait) as lease:
                 # Read again under the lease: the first read may be stale by now.
@@ -110,7 +111,7 @@ class SingletonStarter:
                     return self._already_running(instance_id, status, fence=lease.fence)
                 try:
                     await start_instance(client, orchestrator, instance_id, client_input)
-                except InstanceAlreadyExists:
+                except InstanceAlreadyExistsError:
                     # The host's own guard (overridableExistingInstanceStates) caught a start
                     # we could not see: e.g. one made without this starter.
                     return self._already_running(instance_id, RuntimeStatus.RUNNING, lease.fence)
@@ -132,9 +133,7 @@ class SingletonStarter:
             return StartResult(outcome=Outcome.BUSY, instance_id=instance_id, runtime_status=None)
 
     @staticmethod
-    def _already_running(
-        instance_id: str, status: RuntimeStatus, fence: int | None
-    ) -> StartResult:
+    def _already_running(instance_id: str, status: RuntimeStatus, fence: int | None) -> StartResult:
         logger.info("%r is already %s; not started", instance_id, status.value)
         return StartResult(
             outcome=Outcome.ALREADY_RUNNING,

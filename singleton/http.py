@@ -70,7 +70,7 @@ def problem(
     )
 
 
-class InvalidBody(ValueError):
+class InvalidBodyError(ValueError):
     """The request body is neither empty nor JSON."""
 
 
@@ -82,7 +82,7 @@ def read_input(req: func.HttpRequest) -> Any:
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidBody(f"the request body is not valid JSON: {exc}") from exc
+        raise InvalidBodyError(f"the request body is not valid JSON: {exc}") from exc
 
 
 async def handle_start_request(
@@ -96,7 +96,7 @@ async def handle_start_request(
     try:
         client_input = read_input(req)
         result = await starter().start(client, orchestrator, instance_id, client_input)
-    except (InvalidBody, InvalidInstanceId, InvalidOrchestratorName) as exc:
+    except (InvalidBodyError, InvalidInstanceId, InvalidOrchestratorName) as exc:
         return problem(400, "invalid-request", "Invalid start request", str(exc))
     except StartRejected as exc:
         return problem(400, "start-rejected", "The Durable host refused the start", str(exc))
@@ -118,9 +118,7 @@ async def handle_start_request(
     return _answer(req, client, result)
 
 
-def _answer(
-    req: func.HttpRequest, client: DurableClient, result: StartResult
-) -> func.HttpResponse:
+def _answer(req: func.HttpRequest, client: DurableClient, result: StartResult) -> func.HttpResponse:
     if result.outcome is Outcome.STARTED:
         response: func.HttpResponse = client.create_check_status_response(  # type: ignore[attr-defined]
             req, result.instance_id
@@ -131,16 +129,15 @@ def _answer(
         req, result.instance_id
     )["statusQueryGetUri"]
     if result.outcome is Outcome.ALREADY_RUNNING:
-        assert result.runtime_status is not None
+        runtime_status = result.runtime_status.value if result.runtime_status else None
         return problem(
             409,
             "already-running",
             "An instance with this ID is already active",
-            f"instance {result.instance_id!r} is {result.runtime_status.value}; "
-            "nothing was started",
+            f"instance {result.instance_id!r} is {runtime_status}; nothing was started",
             headers={"Location": status_uri},
             instanceId=result.instance_id,
-            runtimeStatus=result.runtime_status.value,
+            runtimeStatus=runtime_status,
             statusQueryGetUri=status_uri,
         )
     return problem(
