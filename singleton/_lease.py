@@ -138,7 +138,7 @@ class Leases:
         self._wakeups = WakeUps(client)
         self._clock = clock
         self._sleep = sleep
-        self._renewals: set[Renewal] = set()
+        self._holds: set[LeaseHold] = set()  # open holds, whose renewals aclose() stops
         self._ttl_ms = milliseconds(self.policy.ttl)
 
     def keys(self, name: str) -> LeaseKeys:
@@ -226,28 +226,11 @@ class Leases:
             fallback = min(fallback, pttl_ms / 1000 + _MIN_NAP)
         return max(_MIN_NAP, min(remaining, fallback))
 
-    def _renew(self, lease: Lease, holder: asyncio.Task[Any]) -> Renewal:
-        renewal = Renewal(
-            name=lease.name,
-            extend=lease.extend,
-            holder=holder,
-            acquired_at=lease.acquired_at,
-            policy=self.policy,
-            clock=self._clock,
-            sleep=self._sleep,
-        )
-        self._renewals.add(renewal)
-        return renewal
-
-    def _forget_renewal(self, renewal: Renewal) -> None:
-        renewal.stop()
-        self._renewals.discard(renewal)
-
     async def aclose(self) -> None:
         """Stop the background work: renewals of open holds (their leases then run out with
         their TTL) and the pub/sub listeners."""
-        for renewal in list(self._renewals):
-            self._forget_renewal(renewal)
+        for hold in list(self._holds):
+            hold.stop_renewing()
         await self._wakeups.aclose()
 
 
@@ -263,15 +246,16 @@ class LeaseHold:
     fails because Redis is unreachable is logged; the lease then expires with its TTL.
     """
 
-    __slots__ = ("_holder", "_lease", "_leases", "_name", "_renewal", "_wait")
+    __slots__ = ("_holder", "_lease", "_leases", "_name", "_renewal", "_timer", "_wait")
 
     def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
         self._leases = leases
         self._name = name
         self._wait = wait
         self._lease: Lease | None = None
-        self._renewal: Renewal | None = None
         self._holder: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._renewal: Renewal | None = None
 
     async def __aenter__(self) -> Lease:
         if self._lease is not None:
@@ -279,10 +263,34 @@ class LeaseHold:
         holder = asyncio.current_task()
         if holder is None:
             raise RuntimeError("Leases.hold must be used inside an asyncio task")
-        lease = self._lease = await self._leases.acquire(self._name, wait=self._wait)
+        leases = self._leases
+        lease = self._lease = await leases.acquire(self._name, wait=self._wait)
         self._holder = holder
-        self._renewal = self._leases._renew(lease, holder)
+        # Only a timer for now: holds shorter than renew_every never renew at all.
+        self._timer = holder.get_loop().call_later(leases.policy.renew_every, self._start_renewing)
+        leases._holds.add(self)
         return lease
+
+    def _start_renewing(self) -> None:
+        lease, holder, leases = self._lease, self._holder, self._leases
+        if lease is None or holder is None:
+            return
+        self._renewal = Renewal(
+            name=lease.name,
+            extend=lease.extend,
+            holder=holder,
+            acquired_at=lease.acquired_at,
+            policy=leases.policy,
+            clock=leases._clock,
+            sleep=leases._sleep,
+        )
+
+    def stop_renewing(self) -> None:
+        """Cancel the renewal timer, or the renewal once it runs. Idempotent."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._renewal is not None:
+            self._renewal.stop()
 
     async def __aexit__(
         self,
@@ -290,11 +298,12 @@ class LeaseHold:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        lease, renewal, holder = self._lease, self._renewal, self._holder
-        if lease is None or renewal is None or holder is None:
+        lease, holder = self._lease, self._holder
+        if lease is None or holder is None:
             raise RuntimeError("LeaseHold exited without being entered")
-        self._leases._forget_renewal(renewal)
-        lost = renewal.lost
+        self.stop_renewing()
+        self._leases._holds.discard(self)
+        lost = self._renewal.lost if self._renewal is not None else None
         if lost is not None:
             # Undo our own cancellation; one from outside (still counted) must propagate.
             holder.uncancel()

@@ -16,6 +16,7 @@ make Redis hash each whole key separately).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 
@@ -36,6 +37,7 @@ class LeaseKeys:
     channel: str
 
 
+@lru_cache(maxsize=4096)  # a starter takes the same few names again and again
 def lease_keys(namespace: str, name: str) -> LeaseKeys:
     """The keys of lease ``name`` in ``namespace`` (both any str; the namespace non-empty)."""
     if not isinstance(name, str):

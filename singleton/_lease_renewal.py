@@ -1,9 +1,9 @@
 """Background renewal of a lease held by ``Leases.hold``.
 
-Nothing runs for short holds: a timer is armed for ``renew_every`` after acquisition and
-cancelled on exit, so the starter's millisecond holds never send an extend. Once the
-timer fires, a task extends the lease every ``renew_every`` with the token-checked EXTEND
-script.
+Nothing runs for short holds: ``hold`` arms a timer for ``renew_every`` after acquisition
+and cancels it on exit, so the starter's millisecond holds never send an extend (nor build
+a Renewal). Once the timer fires, a Renewal task extends the lease every ``renew_every``
+with the token-checked EXTEND script.
 
 A failed renewal is never silent. Timeline of a loss (ttl 15 s, renew_every 5 s)::
 
@@ -55,13 +55,9 @@ class Renewal:
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
         #: Why the lease was lost, once it was; the holder was cancelled then.
         self.lost: str | None = None
         self.renewals = 0
-        self._timer = asyncio.get_running_loop().call_later(policy.renew_every, self._start)
-
-    def _start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -99,6 +95,5 @@ class Renewal:
 
     def stop(self) -> None:
         """Stop renewing (the hold is ending). Idempotent."""
-        self._timer.cancel()
-        if self._task is not None and not self._task.done():
+        if not self._task.done():
             self._task.cancel()

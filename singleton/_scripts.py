@@ -20,18 +20,15 @@ ACQUIRE = """
 -- return   {1, fence}  acquired now, or already ours (a retried call whose reply was lost,
 --                      which must not read as busy): the fence issued to this token
 --          {0, pttl}   held by another token; pttl = its remaining ms (-1: no expiry)
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('INCR', KEYS[2])}
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   -- Nobody can have incremented the counter while our token held the key.
   return {1, tonumber(redis.call('GET', KEYS[2]) or 0)}
 end
-if holder then
-  return {0, redis.call('PTTL', KEYS[1])}
-end
-local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, fence}
+return {0, redis.call('PTTL', KEYS[1])}
 """
 
 RELEASE = """

@@ -1,0 +1,160 @@
+"""``python -m bench [--quick]``: run every benchmark against a fresh loopback redis-server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sys
+
+import redis
+import redis.asyncio as aioredis
+
+from bench._handoff import lease_handoffs, python_redis_lock_handoffs, redis_py_lock_handoffs
+from bench._stats import Summary, summarize, table
+from bench._uncontended import (
+    async_cycles,
+    commands_per_acquisition,
+    lease_for_bench,
+    per_acquisition,
+    sync_cycles,
+    time_async,
+    time_sync,
+)
+from tests.redis_servers import running_redis_server
+
+# Targets from the lease's issue; the run reports whether it met them.
+UNCONTENDED_VS_FLOOR = 1.05
+HANDOFF_MEDIAN_MS = 1.1
+HANDOFF_P99_MS = 2.0
+
+
+async def run_async(url: str, rounds: int, per_round: int, handoffs: int) -> dict[str, object]:
+    client = aioredis.from_url(url)
+    leases = lease_for_bench(client)
+    try:
+        cycles = await async_cycles(client, leases)
+        uncontended = await time_async(cycles, rounds, per_round)
+        commands = {
+            name: await commands_per_acquisition(client, cycle) for name, cycle in cycles.items()
+        }
+        handoff = {
+            "our lease (pub/sub push)": await lease_handoffs(leases, handoffs),
+            "redis.asyncio Lock, sleep=0.01": await redis_py_lock_handoffs(
+                client, 0.01, max(20, handoffs // 2)
+            ),
+            "redis.asyncio Lock, sleep=0.1 (default)": await redis_py_lock_handoffs(
+                client, 0.1, max(20, handoffs // 4)
+            ),
+        }
+        return {"uncontended": uncontended, "commands": commands, "handoff": handoff}
+    finally:
+        await leases.aclose()
+        await client.aclose()
+
+
+def run_sync(url: str, rounds: int, per_round: int) -> tuple[dict[str, list[int]], dict[str, str]]:
+    client = redis.Redis.from_url(url)
+    try:
+        cycles = sync_cycles(client)
+        samples = time_sync(cycles, rounds, per_round)
+        commands: dict[str, str] = {}
+        for name, cycle in cycles.items():
+            client.config_resetstat()
+            for _ in range(200):
+                cycle()
+            commands[name] = per_acquisition(client.info("commandstats"), 200)
+        return samples, commands
+    finally:
+        client.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    args = parser.parse_args(argv)
+    rounds, per_round, handoffs = (2, 200, 40) if args.quick else (10, 500, 200)
+
+    with running_redis_server() as server:
+        info = redis.Redis.from_url(server.url).info("server")
+        results = asyncio.run(run_async(server.url, rounds, per_round, handoffs))
+        sync_samples, sync_commands = run_sync(server.url, rounds, per_round)
+        prl_handoffs = python_redis_lock_handoffs(server.url, handoffs)
+
+    print(
+        f"# Lease benchmark: redis-server {info['redis_version']} on loopback, "
+        f"Python {platform.python_version()}, redis-py {redis.__version__}, "
+        f"{rounds * per_round} uncontended cycles and {handoffs} hand-offs per contender\n"
+    )
+    uncontended: dict[str, list[int]] = results["uncontended"]  # type: ignore[assignment]
+    commands: dict[str, str] = {**results["commands"], **sync_commands}  # type: ignore[dict-item]
+    summaries = [summarize(n, s) for n, s in {**uncontended, **sync_samples}.items()]
+    floor = summaries[0]
+    sync_floor = next(s for s in summaries if s.name == "raw floor, sync client")
+
+    def ratio(summary: Summary) -> str:
+        base = sync_floor if summary.name in sync_samples else floor
+        return f"{summary.median_us / base.median_us:.2f}x"
+
+    print("## Uncontended acquire + release\n")
+    print(
+        table(
+            ["contender", "median µs", "p99 µs", "vs floor (median)", "Redis commands per cycle"],
+            [
+                [
+                    s.name,
+                    f"{s.median_us:.0f}",
+                    f"{s.p99_us:.0f}",
+                    ratio(s),
+                    commands[s.name],
+                ]
+                for s in summaries
+            ],
+        )
+    )
+    handoff = {**results["handoff"], "python-redis-lock (BLPOP)": prl_handoffs}  # type: ignore[dict-item]
+    handoff_summaries = [summarize(n, s) for n, s in handoff.items()]
+    print("\n## Hand-off: release -> blocked waiter holds it\n")
+    print(
+        table(
+            ["contender", "median ms", "p99 ms", "samples"],
+            [
+                [s.name, f"{s.median_us / 1000:.2f}", f"{s.p99_us / 1000:.2f}", str(s.samples)]
+                for s in handoff_summaries
+            ],
+        )
+    )
+    ours = next(s for s in summaries if s.name.startswith("our lease: async with"))
+    redis_py = next(s for s in summaries if s.name == "redis.asyncio Lock")
+    ours_handoff = handoff_summaries[0]
+    checks = [
+        (
+            f"uncontended hold() <= {UNCONTENDED_VS_FLOOR}x the raw floor",
+            ours.median_us <= UNCONTENDED_VS_FLOOR * floor.median_us,
+            ratio(ours),
+        ),
+        (
+            "uncontended hold() <= redis.asyncio Lock",
+            ours.median_us <= redis_py.median_us,
+            f"{ours.median_us:.0f} vs {redis_py.median_us:.0f} µs",
+        ),
+        (
+            f"hand-off median <= {HANDOFF_MEDIAN_MS} ms",
+            ours_handoff.median_us <= HANDOFF_MEDIAN_MS * 1000,
+            f"{ours_handoff.median_us / 1000:.2f} ms",
+        ),
+        (
+            f"hand-off p99 <= {HANDOFF_P99_MS} ms",
+            ours_handoff.p99_us <= HANDOFF_P99_MS * 1000,
+            f"{ours_handoff.p99_us / 1000:.2f} ms",
+        ),
+    ]
+    print("\n## Targets\n")
+    print(
+        table(["target", "met", "measured"], [[t, "yes" if ok else "NO", m] for t, ok, m in checks])
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
