@@ -4,14 +4,13 @@ translated into ``LeaseUnavailable`` here and nowhere else."""
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
 from singleton._errors import LeaseUnavailable
 from singleton._lease_keys import LeaseKeys
-from singleton._scripts import acquire_script, extend_script, release_script
+from singleton._scripts import Script, acquire_script, extend_script, release_script
 
 logger = logging.getLogger(__name__)
 
@@ -19,28 +18,9 @@ logger = logging.getLogger(__name__)
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 
-class _Translated:
-    """``with _Translated("acquire", key):`` turns a redis-py error into ``LeaseUnavailable``."""
-
-    __slots__ = ("action", "key")
-
-    def __init__(self, action: str, key: str) -> None:
-        self.action = action
-        self.key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is not None and isinstance(exc, REDIS_ERRORS):
-            raise LeaseUnavailable(
-                f"Redis failed to {self.action} {self.key!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
+    """The one translation of a redis-py failure; raise it ``from exc``."""
+    return LeaseUnavailable(f"Redis failed to {action} {key!r}: {type(exc).__name__}: {exc}")
 
 
 class LeaseStore:
@@ -51,12 +31,21 @@ class LeaseStore:
         # Release publishes on a shard channel on Redis Cluster, a plain channel otherwise.
         self._publish_flag = "1" if sharded else "0"
 
+    async def _run(self, script: Script, action: str, keys: tuple[str, ...], *args: Any) -> Any:
+        try:
+            try:
+                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:  # the server forgot it (restart, SCRIPT FLUSH): load, run again
+                await self.client.script_load(script.source)
+                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except REDIS_ERRORS as exc:
+            raise _unavailable(action, keys[0], exc) from exc
+
     async def acquire(self, keys: LeaseKeys, token: str, ttl_ms: int) -> tuple[bool, int]:
         """(True, fence) if ``token`` holds the lease now; (False, holder's PTTL ms) if not."""
-        with _Translated("acquire", keys.lease):
-            acquired, number = await acquire_script(
-                self.client, (keys.lease, keys.fence), (token, ttl_ms)
-            )
+        acquired, number = await self._run(
+            acquire_script, "acquire", (keys.lease, keys.fence), token, ttl_ms
+        )
         return acquired == 1, int(number)
 
     async def acquire_confirmed(
@@ -65,7 +54,7 @@ class LeaseStore:
         """Like :meth:`acquire`, then ``WAIT replicas timeout_ms``; also returns the replicas
         that acknowledged. Both go down one connection in one pipeline: WAIT only counts the
         writes of the connection it is sent on."""
-        with _Translated("acquire", keys.lease):
+        try:
             for _ in range(2):  # a second pass only after loading the script (NOSCRIPT)
                 pipe = self.client.pipeline(transaction=False)
                 pipe.evalsha(acquire_script.sha, 2, keys.lease, keys.fence, token, ttl_ms)
@@ -77,17 +66,17 @@ class LeaseStore:
                     continue
                 return acquired == 1, int(number), int(acknowledged)
             raise NoScriptError(f"the acquire script could not be loaded on {keys.lease!r}")
+        except REDIS_ERRORS as exc:
+            raise _unavailable("acquire", keys.lease, exc) from exc
 
     async def release(self, keys: LeaseKeys, token: str) -> bool:
         """Delete the lease if ``token`` still holds it, and wake its waiters."""
-        with _Translated("release", keys.lease):
-            released = await release_script(
-                self.client, (keys.lease, keys.channel), (token, self._publish_flag)
-            )
+        released = await self._run(
+            release_script, "release", (keys.lease, keys.channel), token, self._publish_flag
+        )
         return bool(released == 1)
 
     async def extend(self, keys: LeaseKeys, token: str, ttl_ms: int) -> bool:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it."""
-        with _Translated("extend", keys.lease):
-            extended = await extend_script(self.client, (keys.lease,), (token, ttl_ms))
+        extended = await self._run(extend_script, "extend", (keys.lease,), token, ttl_ms)
         return bool(extended == 1)

@@ -1,4 +1,4 @@
-"""The lease's Lua scripts, each with its KEYS/ARGV/return contract, and a runner for them.
+"""The lease's Lua scripts, each with its KEYS/ARGV/return contract.
 
 Every key a script touches is passed in KEYS (the wake-up channel too), and all of one
 lease's keys share a hash slot, so the scripts run unchanged on Redis Cluster.
@@ -7,10 +7,6 @@ lease's keys share a hash slot, so the scripts run unchanged on Redis Cluster.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import Any, Protocol
-
-from redis.exceptions import NoScriptError
 
 ACQUIRE = """
 -- KEYS[1]  lease key: the holder's token, expiring after the TTL
@@ -58,27 +54,12 @@ return 0
 """
 
 
-class ScriptClient(Protocol):
-    """What a script needs of a client: redis.asyncio ``Redis``, ``RedisCluster`` or a pipeline."""
-
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
-
-    def script_load(self, script: str) -> Any: ...
-
-
 class Script:
-    """A Lua script run by SHA (EVALSHA), loaded on the first NOSCRIPT (e.g. after a restart)."""
+    """A Lua script's source and SHA1; ``LeaseStore`` runs it by EVALSHA, loading it on NOSCRIPT."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def __call__(self, client: ScriptClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
 
 
 acquire_script = Script(ACQUIRE)
