@@ -27,6 +27,9 @@ from singleton._lease_store import REDIS_ERRORS
 logger = logging.getLogger(__name__)
 
 _MAX_LISTENER_BACKOFF = 1.0
+#: The listener returns to redis-py this often even when no message comes, so the client's
+#: health check can PING the pub/sub connection (Azure drops connections idle ~10 minutes).
+_LISTEN_SLICE = 30.0
 
 
 class Signal:
@@ -69,30 +72,33 @@ class _Subscriber:
         async with self._commands:
             signals = self._signals.get(channel)
             if signals is None:
-                self._signals[channel] = {signal}
-                confirmation = asyncio.get_running_loop().create_future()
-                self._confirmations[channel] = confirmation
-                try:
-                    if self._sharded:
-                        await self._pubsub.ssubscribe(channel)
-                    else:
-                        await self._pubsub.subscribe(channel)
-                except REDIS_ERRORS as exc:
-                    # Degrade to the fallback timers; the acquisition itself reports Redis trouble.
-                    logger.warning(
-                        "could not subscribe to %r, waiting without push: %r", channel, exc
-                    )
-                    self._confirmations.pop(channel, None)
-                    return
-                self._start_listener()
+                confirmation = await self._subscribe(channel, signal)
             else:
                 signals.add(signal)
-                confirmation = self._confirmations.get(channel)  # type: ignore[assignment]
-                if confirmation is None:
-                    return
-        # Only once Redis confirms the subscription can no release slip past unseen.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(confirmation), timeout)
+                confirmation = self._confirmations.get(channel)  # None once confirmed
+        if confirmation is not None:
+            # Only once Redis confirms the subscription can no release slip past unseen.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(confirmation), timeout)
+
+    async def _subscribe(self, channel: str, signal: Signal) -> asyncio.Future[None] | None:
+        """Subscribe to ``channel`` for its first waiter; the confirmation to wait for, or None
+        if Redis refused (the waiter then relies on its fallback timers)."""
+        self._signals[channel] = {signal}
+        confirmation: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirmations[channel] = confirmation
+        try:
+            if self._sharded:
+                await self._pubsub.ssubscribe(channel)
+            else:
+                await self._pubsub.subscribe(channel)
+        except REDIS_ERRORS as exc:
+            # The acquisition itself reports Redis trouble; waiting degrades to the timers.
+            logger.warning("could not subscribe to %r, waiting without push: %r", channel, exc)
+            self._confirmations.pop(channel, None)
+            return None
+        self._start_listener()
+        return confirmation
 
     async def remove(self, channel: str, signal: Signal) -> None:
         async with self._commands:
@@ -120,7 +126,7 @@ class _Subscriber:
         failures = 0
         while True:  # until aclose() cancels it; every failure backs off (capped)
             try:
-                message = await self._pubsub.get_message(timeout=None)
+                message = await self._pubsub.get_message(timeout=_LISTEN_SLICE)
             except REDIS_ERRORS as exc:
                 failures += 1
                 logger.warning("pub/sub connection failed (%d in a row): %r", failures, exc)

@@ -96,3 +96,25 @@ async def test_a_lost_wake_up_costs_at_most_the_fallback(
     lease = await waiter
     assert time.monotonic() - started < 0.35
     assert lease.fence == holder.fence + 1
+
+
+async def test_waiters_are_still_pushed_after_the_pubsub_connection_is_killed(
+    make_leases: MakeLeases, redis_client: aioredis.Redis
+) -> None:
+    leases = make_leases(ttl=30, wake_fallback=30)
+    holder = await leases.acquire("x")
+    waiter = asyncio.create_task(leases.acquire("x", wait=10))
+    await asyncio.sleep(0.2)
+    assert await redis_client.client_kill_filter(_type="pubsub") == 1
+    channel = leases.keys("x").channel
+    for _ in range(100):  # the listener reconnects and subscribes again (bounded: 5 s)
+        if await redis_client.pubsub_numsub(channel) == [(channel.encode(), 1)]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the wake-up subscription did not come back")
+    started = time.monotonic()
+    await holder.release()
+    lease = await asyncio.wait_for(waiter, 5)
+    assert time.monotonic() - started < 1  # pushed, not the 30 s fallback
+    assert lease.fence == holder.fence + 1
