@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from singleton._errors import StartFailed, StartRejected, StatusReadFailed
 
 _ALREADY_EXISTS_TYPE = "OrchestrationAlreadyExistsException"
+_ALREADY_EXISTS_MESSAGE = "already exists"
 
 
 class RuntimeStatus(str, enum.Enum):
@@ -124,9 +125,12 @@ async def start_instance(
         started_id = await client.start_new(orchestrator, instance_id, client_input)
     except Exception as exc:
         detail = exc.args[0] if exc.args else None
+        text = str(detail)
+        # Extension 2.x answers the duplicate with a 500 naming the exception type; newer
+        # versions answer 409 with the same message. Either is the host's own guard.
+        if _ALREADY_EXISTS_TYPE in text or _ALREADY_EXISTS_MESSAGE in text:
+            raise InstanceAlreadyExistsError(instance_id) from exc
         if isinstance(detail, dict):
-            if _ALREADY_EXISTS_TYPE in str(detail.get("ExceptionType", "")):
-                raise InstanceAlreadyExistsError(instance_id) from exc
             message = detail.get("ExceptionMessage") or detail.get("Message") or detail
             raise StartFailed(
                 f"starting {orchestrator!r} as {instance_id!r} failed: {message}"
