@@ -168,7 +168,7 @@ class Leases:
         if not acquired:
             if wait_s <= 0:
                 raise LeaseBusy(f"lease {name!r} is held by someone else")
-            number = await self._wait(name, keys, token, started + wait_s, number)
+            number, started = await self._wait(name, keys, token, started + wait_s)
         lease = Lease(
             leases=self, name=name, keys=keys, token=token, fence=number, acquired_at=started
         )
@@ -203,16 +203,18 @@ class Leases:
             logger.warning("could not clean up %r after a failed acquire: %r", keys.lease, exc)
 
     async def _wait(
-        self, name: str, keys: LeaseKeys, token: str, deadline: float, pttl_ms: int
-    ) -> int:
+        self, name: str, keys: LeaseKeys, token: str, deadline: float
+    ) -> tuple[int, float]:
+        """Wait for a busy lease until ``deadline``: (fence, when the winning try began)."""
         async with self._wakeups.watch(
             keys.channel, timeout=max(_MIN_NAP, deadline - self._clock())
         ) as signal:
             while True:  # bounded by the deadline; each pass is woken or naps >= _MIN_NAP
                 signal.clear()
+                attempt_at = self._clock()
                 acquired, number = await self._try(keys, token)
                 if acquired:
-                    return number
+                    return number, attempt_at
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     raise LeaseBusy(f"lease {name!r} is still held by someone else after waiting")

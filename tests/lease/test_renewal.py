@@ -86,3 +86,24 @@ async def test_max_hold_ends_renewal_and_the_hold(make_leases: MakeLeases) -> No
         async with leases.hold("capped"):
             await asyncio.sleep(10)
     assert 0.5 <= time.monotonic() - started < 0.8
+
+
+async def test_max_hold_counts_from_acquisition_not_from_the_start_of_waiting(
+    make_leases: MakeLeases,
+) -> None:
+    leases = make_leases(ttl=0.3, max_hold=0.5, wait=5)
+    await leases.acquire("late")  # runs out after 0.3 s; the hold below waits for that
+
+    held: list[float] = []
+
+    async def hold_after_waiting() -> None:
+        async with leases.hold("late"):
+            acquired = time.monotonic()
+            try:
+                await asyncio.sleep(10)
+            finally:
+                held.append(time.monotonic() - acquired)
+
+    with pytest.raises(LeaseLost, match="max_hold"):
+        await hold_after_waiting()
+    assert 0.45 <= held[0] < 0.8  # not 0.5 s minus the ~0.3 s spent waiting
