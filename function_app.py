@@ -1,7 +1,7 @@
 """The Function App: wiring only.
 
 * ``StartSingleton`` — ``POST /api/orchestrators/{functionName}/{instanceId}``, the HTTP starter.
-* ``ProcessBatch`` / ``Monitor`` — example orchestrations to start.
+* ``ProcessBatch`` / ``Monitor`` / ``AwaitApproval`` — example orchestrations to start.
 * ``StartMonitorOnSchedule`` — a timer that starts the monitor through the same starter,
   showing the library used from a non-HTTP trigger.
 """
@@ -32,6 +32,8 @@ async def start_monitor_on_schedule(
     timer: func.TimerRequest, client: df.DurableOrchestrationClient
 ) -> None:
     """Every five minutes, make sure the monitor runs — exactly once."""
-    result = await default_starter().start(client, MONITOR, MONITOR_INSTANCE_ID, {"target": "example"})
+    result = await default_starter().start(
+        client, MONITOR, MONITOR_INSTANCE_ID, {"target": "example"}
+    )
     if result.outcome is not Outcome.ALREADY_RUNNING:
         logging.getLogger(__name__).info("monitor start: %s", result.outcome.value)

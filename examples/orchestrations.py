@@ -3,6 +3,7 @@
 * ``ProcessBatch`` finishes: it fans out one activity per item and sums the results.
 * ``Monitor`` is the classic eternal singleton: check, sleep on a durable timer,
   ``continue_as_new`` — forever, until terminated.
+* ``AwaitApproval`` waits for an external ``approval`` event or a timeout, whichever is first.
 
 Function names are constants so callers never repeat the strings.
 """
@@ -19,6 +20,8 @@ PROCESS_BATCH = "ProcessBatch"
 PROCESS_ITEM = "process_item"
 MONITOR = "Monitor"
 CHECK_HEALTH = "check_health"
+AWAIT_APPROVAL = "AwaitApproval"
+APPROVAL_EVENT = "approval"
 
 DEFAULT_MONITOR_INTERVAL_SECONDS = 30.0
 
@@ -63,3 +66,19 @@ def monitor(context: df.DurableOrchestrationContext) -> Generator[Any, Any, None
 def check_health(target: str) -> bool:
     """Stands in for a real probe of ``target``."""
     return bool(target)
+
+
+@blueprint.function_name(AWAIT_APPROVAL)
+@blueprint.orchestration_trigger(context_name="context")
+def await_approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Input ``{"timeoutSeconds": float}`` (default 3600); output the decision."""
+    request = context.get_input() or {}
+    timeout = float(request.get("timeoutSeconds", 3600)) if isinstance(request, dict) else 3600.0
+    deadline = context.current_utc_datetime + timedelta(seconds=timeout)
+    approval = context.wait_for_external_event(APPROVAL_EVENT)
+    timer = context.create_timer(deadline)
+    winner = yield context.task_any([approval, timer])
+    if winner == approval:
+        timer.cancel()
+        return {"decision": "approved", "by": approval.result}
+    return {"decision": "timed out"}

@@ -26,3 +26,13 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _close_durable_client_session() -> AsyncIterator[None]:
+    """azure-functions-durable keeps one module-level aiohttp session and never closes it
+    (the worker process just exits); close it at the end so nothing leaks a warning."""
+    yield
+    from azure.durable_functions.models.utils import http_utils
+
+    await http_utils._close_session()
