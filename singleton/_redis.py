@@ -36,7 +36,12 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
-def _bool(environ: Mapping[str, str], name: str) -> bool:
+# The strict app-setting parsers. ``singleton._settings`` has copies of the last two; they
+# belong in one place (this module: _settings imports it already, the reverse would cycle).
+
+
+def parse_bool(environ: Mapping[str, str], name: str) -> bool:
+    """``environ[name]`` as a bool (true/false, yes/no, on/off, 1/0; unset is false)."""
     raw = environ.get(name, "").strip().lower()
     if raw in _TRUE:
         return True
@@ -45,7 +50,10 @@ def _bool(environ: Mapping[str, str], name: str) -> bool:
     raise ConfigurationError(f"{name} must be true or false, got {environ[name]!r}")
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+def parse_seconds(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float
+) -> float:
+    """A duration in seconds (float) from ``environ[name]``, at least ``minimum``."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -54,11 +62,12 @@ def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: f
     except ValueError:
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
     if not math.isfinite(value) or value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
+        raise ConfigurationError(f"{name} must be at least {minimum} seconds, got {raw!r}")
     return value
 
 
-def _count(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def parse_count(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    """A whole number from ``environ[name]``, at least ``minimum``."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -177,8 +186,10 @@ class RedisSettings:
                     raise ConfigurationError(
                         f"{setting} is required when REDIS_ENTRA_AUTH=service-principal"
                     )
-        backoff_base = _number(environ, "REDIS_RETRY_BACKOFF_BASE", cls.backoff_base, minimum=0)
-        backoff_cap = _number(environ, "REDIS_RETRY_BACKOFF_CAP", cls.backoff_cap, minimum=0)
+        backoff_base = parse_seconds(
+            environ, "REDIS_RETRY_BACKOFF_BASE", cls.backoff_base, minimum=0
+        )
+        backoff_cap = parse_seconds(environ, "REDIS_RETRY_BACKOFF_CAP", cls.backoff_cap, minimum=0)
         if backoff_cap < backoff_base:
             raise ConfigurationError(
                 "REDIS_RETRY_BACKOFF_CAP must be at least REDIS_RETRY_BACKOFF_BASE, "
@@ -193,24 +204,24 @@ class RedisSettings:
         return cls(
             url=url,
             tls_ca_file=tls_ca_file,
-            cluster=_bool(environ, "REDIS_CLUSTER"),
+            cluster=parse_bool(environ, "REDIS_CLUSTER"),
             entra_auth=entra_auth,
             entra_client_id=client_id,
             entra_tenant_id=tenant_id,
             entra_client_secret=secret,
-            socket_timeout=_number(
+            socket_timeout=parse_seconds(
                 environ, "REDIS_SOCKET_TIMEOUT", cls.socket_timeout, minimum=0.001
             ),
-            connect_timeout=_number(
+            connect_timeout=parse_seconds(
                 environ, "REDIS_CONNECT_TIMEOUT", cls.connect_timeout, minimum=0.001
             ),
-            retries=_count(environ, "REDIS_RETRIES", cls.retries, minimum=0),
+            retries=parse_count(environ, "REDIS_RETRIES", cls.retries, minimum=0),
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
-            health_check_interval=_number(
+            health_check_interval=parse_seconds(
                 environ, "REDIS_HEALTH_CHECK_INTERVAL", cls.health_check_interval, minimum=0
             ),
-            max_connections=_count(
+            max_connections=parse_count(
                 environ, "REDIS_MAX_CONNECTIONS", cls.max_connections, minimum=1
             ),
         )
