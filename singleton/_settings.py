@@ -18,7 +18,9 @@ from singleton._redis import RedisSettings
 _KEY_PREFIX = re.compile(r"[^\s{}]{1,64}")
 
 
-def parse_seconds(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+def parse_seconds(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float
+) -> float:
     """A duration in seconds (float) from ``environ[name]``, at least ``minimum``."""
     raw = environ.get(name, "").strip()
     if not raw:
