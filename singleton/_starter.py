@@ -33,7 +33,7 @@ from singleton._durable import (
     start_instance,
     task_hub_of,
 )
-from singleton._errors import LeaseBusy
+from singleton._errors import LeaseBusy, LeaseLost
 from singleton._lease import Leases
 from singleton._names import validate_instance_id, validate_orchestrator_name
 
@@ -92,8 +92,10 @@ class SingletonStarter:
 
         Raises :class:`~singleton.InvalidInstanceId` / :class:`~singleton.InvalidOrchestratorName`
         before touching anything, :class:`~singleton.LeaseUnavailable` when Redis fails (nothing
-        started), :class:`~singleton.StatusReadFailed` / :class:`~singleton.StartFailed` when the
-        Durable host fails.
+        started), :class:`~singleton.LeaseLost` when the lease was lost before the start was
+        confirmed (the work is cancelled; a retry starts at most once),
+        :class:`~singleton.StatusReadFailed` / :class:`~singleton.StartFailed` when the Durable
+        host fails.
         """
         validate_orchestrator_name(orchestrator)
         validate_instance_id(instance_id)
@@ -103,34 +105,58 @@ class SingletonStarter:
             return self._already_running(instance_id, status, fence=None)
 
         lease_name = f"{task_hub_of(client)}/{instance_id}"
+        result: StartResult | None = None
         try:
             async with self._leases.hold(lease_name, wait=wait) as lease:
-                # Read again under the lease: the first read may be stale by now.
-                status = await read_runtime_status(client, instance_id)
-                if status is not None and status.is_active:
-                    return self._already_running(instance_id, status, fence=lease.fence)
-                try:
-                    await start_instance(client, orchestrator, instance_id, client_input)
-                except InstanceAlreadyExistsError:
-                    # The host's own guard (overridableExistingInstanceStates) caught a start
-                    # we could not see: e.g. one made without this starter.
-                    return self._already_running(instance_id, RuntimeStatus.RUNNING, lease.fence)
-                logger.info(
-                    "started %r as %r (was %s, fence %d)",
-                    orchestrator,
-                    instance_id,
-                    status.value if status else "absent",
-                    lease.fence,
-                )
-                return StartResult(
-                    outcome=Outcome.STARTED,
-                    instance_id=instance_id,
-                    runtime_status=status,
-                    fence=lease.fence,
+                result = await self._start_under_lease(
+                    client, orchestrator, instance_id, client_input, lease.fence
                 )
         except LeaseBusy:
             logger.info("lease on %r stayed busy past the wait; not started", instance_id)
             return StartResult(outcome=Outcome.BUSY, instance_id=instance_id, runtime_status=None)
+        except LeaseLost:
+            if result is None:
+                # Lost while deciding or starting: the work was cancelled, and whether the
+                # host got the start is unknown. A retry starts it at most once.
+                raise
+            # Decided and done, but the lease had expired by the release: anyone who started
+            # after that expiry was stopped only by the host's own duplicate guard.
+            logger.warning(
+                "lease on %r expired before its release (fence %s); outcome %s stands",
+                instance_id,
+                result.fence,
+                result.outcome.value,
+            )
+        return result
+
+    async def _start_under_lease(
+        self,
+        client: DurableClient,
+        orchestrator: str,
+        instance_id: str,
+        client_input: Any,
+        fence: int,
+    ) -> StartResult:
+        # Read again under the lease: the first read may be stale by now.
+        status = await read_runtime_status(client, instance_id)
+        if status is not None and status.is_active:
+            return self._already_running(instance_id, status, fence=fence)
+        try:
+            await start_instance(client, orchestrator, instance_id, client_input)
+        except InstanceAlreadyExistsError:
+            # The host's own guard (overridableExistingInstanceStates) caught a start we
+            # could not see: e.g. one made without this starter.
+            return self._already_running(instance_id, RuntimeStatus.RUNNING, fence)
+        logger.info(
+            "started %r as %r (was %s, fence %d)",
+            orchestrator,
+            instance_id,
+            status.value if status else "absent",
+            fence,
+        )
+        return StartResult(
+            outcome=Outcome.STARTED, instance_id=instance_id, runtime_status=status, fence=fence
+        )
 
     @staticmethod
     def _already_running(instance_id: str, status: RuntimeStatus, fence: int | None) -> StartResult:

@@ -10,7 +10,8 @@ orchestration input. Every answer but 202 is ``application/problem+json`` (RFC 9
        start held the ID's lease past our wait
 500    the app settings are missing or malformed (nothing started)
 502    the Durable host failed reading the status or starting (nothing started twice)
-503    Redis unreachable or failing, ``Retry-After`` set (nothing started)
+503    Redis unreachable or failing, ``Retry-After`` set (nothing started); or the lease
+       was lost mid-start (outcome unknown, a retry starts at most once)
 =====  ==============================================================================
 """
 
@@ -30,6 +31,7 @@ from singleton._errors import (
     DurableError,
     InvalidInstanceId,
     InvalidOrchestratorName,
+    LeaseLost,
     LeaseUnavailable,
     StartRejected,
 )
@@ -110,6 +112,16 @@ async def handle_start_request(
             "lease-unavailable",
             "The singleton lease store is unavailable",
             f"{exc}; nothing was started, retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    except LeaseLost as exc:
+        logger.error("lease on %r lost mid-start: %s", instance_id, exc)
+        return problem(
+            503,
+            "lease-lost",
+            "The singleton lease was lost during the start",
+            f"{exc}; whether the instance started is unknown: check its status, or retry "
+            "(a retry starts it at most once)",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     except DurableError as exc:
