@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import azure.durable_functions as df
+import azure.functions as func
 
 from devhost.durable import DurableBackend, MemoryStore, serve_backend
 from tests.singleton.durable_app import FUNCTIONS
 
 HUB = "TestHub"
+START_URL = "http://127.0.0.1:7071/api/orchestrators"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,3 +57,14 @@ def input_of(status: Any) -> Any:
     """
     value = status.input_
     return json.loads(value) if isinstance(value, str) else value
+
+
+def post(function_name: str, instance_id: str, body: bytes = b"") -> func.HttpRequest:
+    return func.HttpRequest(
+        method="POST",
+        url=f"{START_URL}/{function_name}/{instance_id}",
+        headers={"Content-Type": "application/json"},
+        params={},
+        route_params={"functionName": function_name, "instanceId": instance_id},
+        body=body,
+    )

@@ -14,22 +14,9 @@ from singleton import LeasePolicy, Leases, SingletonStarter, close_default_start
 from singleton.http import FENCE_HEADER, handle_start_request, start_singleton
 from tests.redis_servers import RedisServer, free_port
 from tests.singleton.durable_app import WAIT_FOR_FINISH
-from tests.singleton.harness import HUB, DurableHost, input_of, running_durable_host
+from tests.singleton.harness import HUB, DurableHost, input_of, post
 
 pytestmark = pytest.mark.redis
-
-BASE = "http://127.0.0.1:7071/api/orchestrators"
-
-
-def post(function_name: str, instance_id: str, body: bytes = b"") -> func.HttpRequest:
-    return func.HttpRequest(
-        method="POST",
-        url=f"{BASE}/{function_name}/{instance_id}",
-        headers={"Content-Type": "application/json"},
-        params={},
-        route_params={"functionName": function_name, "instanceId": instance_id},
-        body=body,
-    )
 
 
 def problem_of(response: func.HttpResponse) -> dict[str, Any]:
@@ -40,24 +27,6 @@ def problem_of(response: func.HttpResponse) -> dict[str, Any]:
     assert body["title"]
     assert body["detail"]
     return body
-
-
-@pytest.fixture
-async def durable() -> AsyncIterator[DurableHost]:
-    async with running_durable_host() as host:
-        yield host
-
-
-@pytest.fixture
-async def leases(redis_client: aioredis.Redis) -> AsyncIterator[Leases]:
-    leases = Leases(redis_client, namespace="http", policy=LeasePolicy(ttl=5.0, wait=0.2))
-    yield leases
-    await leases.aclose()
-
-
-@pytest.fixture
-def starter(leases: Leases) -> SingletonStarter:
-    return SingletonStarter(leases=leases)
 
 
 async def call(

@@ -15,8 +15,7 @@ import redis.asyncio as aioredis
 from singleton import LeaseLost, LeasePolicy, Leases, Outcome, SingletonStarter
 from singleton.http import handle_start_request
 from tests.singleton.durable_app import WAIT_FOR_FINISH
-from tests.singleton.harness import DurableHost, running_durable_host
-from tests.singleton.test_http import post
+from tests.singleton.harness import DurableHost, post, running_durable_host
 
 pytestmark = pytest.mark.redis
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -24,24 +23,6 @@ from tests.singleton.durable_app import ECHO, WAIT_FOR_FINISH
 from tests.singleton.harness import HUB, DurableHost, input_of, running_durable_host
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-async def durable() -> AsyncIterator[DurableHost]:
-    async with running_durable_host() as host:
-        yield host
-
-
-@pytest.fixture
-async def leases(redis_client: aioredis.Redis) -> AsyncIterator[Leases]:
-    leases = Leases(redis_client, namespace="test", policy=LeasePolicy(ttl=5.0, wait=2.0))
-    yield leases
-    await leases.aclose()
-
-
-@pytest.fixture
-def starter(leases: Leases) -> SingletonStarter:
-    return SingletonStarter(leases=leases)
 
 
 async def wait_for_status(durable: DurableHost, instance_id: str, wanted: RuntimeStatus) -> None:
