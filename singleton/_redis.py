@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.credentials import CredentialProvider
 from redis.exceptions import ConnectionError, TimeoutError
 
+from singleton._environ import parse_bool, parse_count, parse_seconds
 from singleton._errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -32,52 +32,6 @@ AZURE_TLS_PORTS = {".redis.cache.windows.net": 6380, ".redis.azure.net": 10000}
 #: Entra ID token audience of Azure's Redis services.
 AZURE_REDIS_RESOURCE = "https://redis.azure.com"
 ENTRA_MODES = ("none", "managed-identity", "service-principal", "default")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
-
-
-# The strict app-setting parsers. ``singleton._settings`` has copies of the last two; they
-# belong in one place (this module: _settings imports it already, the reverse would cycle).
-
-
-def parse_bool(environ: Mapping[str, str], name: str) -> bool:
-    """``environ[name]`` as a bool (true/false, yes/no, on/off, 1/0; unset is false)."""
-    raw = environ.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigurationError(f"{name} must be true or false, got {environ[name]!r}")
-
-
-def parse_seconds(
-    environ: Mapping[str, str], name: str, default: float, *, minimum: float
-) -> float:
-    """A duration in seconds (float) from ``environ[name]``, at least ``minimum``."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum} seconds, got {raw!r}")
-    return value
-
-
-def parse_count(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    """A whole number from ``environ[name]``, at least ``minimum``."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
 
 
 def _validated_url(raw: str) -> str:

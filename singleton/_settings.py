@@ -7,45 +7,15 @@ value raises :class:`ConfigurationError` naming the setting, never a silent defa
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Mapping
 
+from singleton._environ import parse_count, parse_seconds
 from singleton._errors import ConfigurationError
 from singleton._redis import RedisSettings
 
 # Braces would break the Redis Cluster hash tag; whitespace is never intended.
 _KEY_PREFIX = re.compile(r"[^\s{}]{1,64}")
-
-
-def parse_seconds(
-    environ: Mapping[str, str], name: str, default: float, *, minimum: float
-) -> float:
-    """A duration in seconds (float) from ``environ[name]``, at least ``minimum``."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum} seconds, got {raw!r}")
-    return value
-
-
-def parse_count(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    """A whole number from ``environ[name]``, at least ``minimum``."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
