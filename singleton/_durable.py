@@ -17,8 +17,17 @@ its errors with a JSON body, so that is taken to mean absent.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from typing import Any, Protocol
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from singleton._errors import StartFailed, StartRejected, StatusReadFailed
 
@@ -86,13 +95,27 @@ class InstanceAlreadyExistsError(Exception):
     """The host's own duplicate guard refused the start (internal signal, never escapes)."""
 
 
-async def read_runtime_status(client: DurableClient, instance_id: str) -> RuntimeStatus | None:
+#: How a status read is retried when the *connection* failed (the client recycles its
+#: session after a connection error, so the next try usually succeeds). The host's own
+#: error answers are not retried: they are answers.
+STATUS_READ_RETRY = AsyncRetrying(
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.05, max=0.5),
+    retry=retry_if_exception_type((aiohttp.ClientConnectionError, asyncio.TimeoutError)),
+    reraise=True,
+)
+
+
+async def read_runtime_status(
+    client: DurableClient, instance_id: str, *, retrying: AsyncRetrying = STATUS_READ_RETRY
+) -> RuntimeStatus | None:
     """The instance's runtime status, or ``None`` when no instance has that ID.
 
     Raises :class:`StatusReadFailed` when the host could not say — never ``None`` for that.
+    Reading is idempotent, so a dropped connection is retried (``retrying``).
     """
     try:
-        status = await client.get_status(instance_id)
+        status: Any = await retrying.copy()(client.get_status, instance_id)
     except Exception as exc:  # the client raises bare Exception and raw aiohttp errors
         raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {exc!r}") from exc
     # A host error carries ExceptionMessage; a non-JSON-object body arrives as ``message``.

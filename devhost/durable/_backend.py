@@ -159,7 +159,8 @@ class DurableBackend:
         times: int = 1,
         instance_id: str | None = None,
     ) -> None:
-        """Make the next ``times`` requests of ``operation`` fail with HTTP ``status``."""
+        """Make the next ``times`` requests of ``operation`` fail with HTTP ``status``
+        (``status=0``, :data:`DISCONNECT`: drop the connection without an answer)."""
         self._faults.add(operation=operation, status=status, times=times, instance_id=instance_id)
 
     def clear_faults(self) -> None:

@@ -9,6 +9,9 @@ OPERATIONS = frozenset(
     {"start", "status", "terminate", "raise_event", "suspend", "resume", "purge", "list"}
 )
 
+DISCONNECT = 0
+"""A fault "status" that drops the connection without an answer."""
+
 
 @dataclass
 class Fault:
@@ -28,8 +31,10 @@ class FaultInjector:
     def add(self, *, operation: str, status: int, times: int, instance_id: str | None) -> None:
         if operation not in OPERATIONS:
             raise ValueError(f"operation must be one of {sorted(OPERATIONS)}, not {operation!r}")
-        if not 400 <= status <= 599:
-            raise ValueError(f"status must be an HTTP error code (400-599), not {status!r}")
+        if status != DISCONNECT and not 400 <= status <= 599:
+            raise ValueError(
+                f"status must be an HTTP error code (400-599) or DISCONNECT (0), not {status!r}"
+            )
         if times < 1:
             raise ValueError(f"times must be at least 1, not {times!r}")
         with self._lock:

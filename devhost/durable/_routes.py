@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from devhost.durable._errors import DurableBackendError, OrchestrationAlreadyExistsError
+from devhost.durable._faults import DISCONNECT
 from devhost.durable._payloads import body_to_raw_json
 from devhost.durable._responses import (
     BAD_ARGUMENTS,
@@ -62,11 +63,16 @@ def _datetime_query(request: web.Request, name: str) -> datetime | None:
 
 
 def _faulted(
-    backend: DurableBackend, operation: str, instance_id: str | None
+    request: web.Request, backend: DurableBackend, operation: str, instance_id: str | None
 ) -> web.Response | None:
     status = backend.take_fault(operation, instance_id)
     if status is None:
         return None
+    if status == DISCONNECT:
+        # Drop the connection unanswered, as a recycling host process would.
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
     return error_response(
         status,
         SOMETHING_WENT_WRONG,
@@ -115,7 +121,7 @@ class DurableRoutes:
     async def _start(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["functionName"]
         instance_id = request.match_info.get("instanceId") or None
-        fault = _faulted(self.backend, "start", instance_id)
+        fault = _faulted(request, self.backend, "start", instance_id)
         if fault is not None:
             return fault
         try:
@@ -138,7 +144,7 @@ class DurableRoutes:
         return await self._purge_by_filter(request)
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
-        fault = _faulted(self.backend, "list", None)
+        fault = _faulted(request, self.backend, "list", None)
         if fault is not None:
             return fault
         statuses = self._statuses(request)
@@ -197,7 +203,7 @@ class DurableRoutes:
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instanceId"]
-        fault = _faulted(self.backend, "status", instance_id)
+        fault = _faulted(request, self.backend, "status", instance_id)
         if fault is not None:
             return fault
         state = await self.backend.get_state(instance_id)
@@ -223,7 +229,7 @@ class DurableRoutes:
 
     async def _purge(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instanceId"]
-        fault = _faulted(self.backend, "purge", instance_id)
+        fault = _faulted(request, self.backend, "purge", instance_id)
         if fault is not None:
             return fault
         state = await self.backend.get_state(instance_id)
@@ -246,7 +252,7 @@ class DurableRoutes:
         operation = request.match_info["operation"].lower()
         reason = request.query.get("reason")
         if operation in ("terminate", "suspend", "resume"):
-            fault = _faulted(self.backend, operation, instance_id)
+            fault = _faulted(request, self.backend, operation, instance_id)
             if fault is not None:
                 return fault
             act = {
@@ -303,7 +309,7 @@ class DurableRoutes:
 
     async def raise_event(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instanceId"]
-        fault = _faulted(self.backend, "raise_event", instance_id)
+        fault = _faulted(request, self.backend, "raise_event", instance_id)
         if fault is not None:
             return fault
         state = await self.backend.get_state(instance_id)

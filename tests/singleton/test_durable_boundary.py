@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from devhost.durable._faults import DISCONNECT
 from singleton import RuntimeStatus, StartFailed, StartRejected, StatusReadFailed
 from singleton._durable import InstanceAlreadyExistsError, read_runtime_status, start_instance
 from tests.singleton.durable_app import ECHO, WAIT_FOR_FINISH
@@ -46,6 +47,41 @@ async def test_unexpected_status_code_is_a_read_failure(durable: DurableHost) ->
 
     with pytest.raises(StatusReadFailed):
         await read_runtime_status(durable.client(), "b3")
+
+
+async def test_a_dropped_connection_is_retried(durable: DurableHost) -> None:
+    """The host dropping status reads unanswered: the retry reads the real status.
+
+    aiohttp itself re-sends a request once when a pooled connection turns out closed, so
+    three drops are more than the client alone gets past.
+    """
+    client = durable.client()
+    await start_instance(client, WAIT_FOR_FINISH, "b7", None)
+    durable.backend.inject_fault(operation="status", status=DISCONNECT, times=3)
+
+    status = await read_runtime_status(client, "b7")
+
+    assert status is not None
+    assert status.is_active
+
+
+async def test_a_connection_that_keeps_dropping_is_a_read_failure(durable: DurableHost) -> None:
+    durable.backend.inject_fault(operation="status", status=DISCONNECT, times=20)
+
+    with pytest.raises(StatusReadFailed):
+        await read_runtime_status(durable.client(), "b8")
+    durable.backend.clear_faults()
+
+
+async def test_host_answers_are_not_retried(durable: DurableHost) -> None:
+    """A 500 is the host's answer; only one is consumed, the next read succeeds."""
+    durable.backend.inject_fault(operation="status", status=500, times=2)
+
+    with pytest.raises(StatusReadFailed):
+        await read_runtime_status(durable.client(), "b9")
+    with pytest.raises(StatusReadFailed):
+        await read_runtime_status(durable.client(), "b9")
+    assert await read_runtime_status(durable.client(), "b9") is None
 
 
 async def test_duplicate_start_is_the_hosts_already_exists(durable: DurableHost) -> None:
