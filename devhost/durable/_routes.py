@@ -15,7 +15,7 @@ from aiohttp import web
 
 from devhost.durable._errors import DurableBackendError, OrchestrationAlreadyExistsError
 from devhost.durable._faults import DISCONNECT
-from devhost.durable._payloads import body_to_raw_json
+from devhost.durable._payloads import body_to_raw_json, orchestrator_input
 from devhost.durable._responses import (
     BAD_ARGUMENTS,
     RPC_PATH,
@@ -81,6 +81,19 @@ def _faulted(
     )
 
 
+async def _json_body(request: web.Request) -> str | web.Response | None:
+    """The request body as stored JSON text (None when empty), or the host's 400 for bad JSON."""
+    try:
+        return body_to_raw_json(await request.read())
+    except ValueError as exc:
+        return error_response(
+            400,
+            "Invalid JSON content",
+            exception_message=str(exc),
+            exception_type="Newtonsoft.Json.JsonReaderException",
+        )
+
+
 class DurableRoutes:
     """aiohttp handlers bound to one backend."""
 
@@ -124,15 +137,9 @@ class DurableRoutes:
         fault = _faulted(request, self.backend, "start", instance_id)
         if fault is not None:
             return fault
-        try:
-            raw_input = body_to_raw_json(await request.read())
-        except ValueError as exc:
-            return error_response(
-                400,
-                "Invalid JSON content",
-                exception_message=str(exc),
-                exception_type="Newtonsoft.Json.JsonReaderException",
-            )
+        raw_input = await _json_body(request)
+        if isinstance(raw_input, web.Response):
+            return raw_input
         iid = await self.backend.start_new(name, instance_id, raw_input)
         return check_status_response(_origin(request), self.backend.hub_name, iid)
 
@@ -319,17 +326,9 @@ class DurableRoutes:
             return empty_response(410)
         if request.content_type.lower() != "application/json":
             return error_response(400, "Only application/json request content is supported")
-        try:
-            raw = body_to_raw_json(await request.read())
-        except ValueError as exc:
-            return error_response(
-                400,
-                "Invalid JSON content",
-                exception_message=str(exc),
-                exception_type="Newtonsoft.Json.JsonReaderException",
-            )
-        from devhost.durable._payloads import orchestrator_input
-
+        raw = await _json_body(request)
+        if isinstance(raw, web.Response):
+            return raw
         outcome = await self.backend.raise_event(
             instance_id, request.match_info["eventName"], orchestrator_input(raw)
         )
