@@ -29,6 +29,16 @@ async def slow_durable() -> AsyncIterator[DurableHost]:
         yield host
 
 
+def leases_renewing_every(
+    redis_client: aioredis.Redis, renew_every: float, *, ttl: float
+) -> Leases:
+    return Leases(
+        redis_client,
+        namespace="lost",
+        policy=LeasePolicy(ttl=ttl, renew_every=renew_every, wait=1.0),
+    )
+
+
 async def delete_the_lease_once_taken(redis_client: aioredis.Redis) -> None:
     """Wait until the starter holds its lease, then take it away."""
     for _ in range(400):
@@ -43,9 +53,7 @@ async def test_a_lease_lost_before_the_start_cancels_it(
     slow_durable: DurableHost, redis_client: aioredis.Redis
 ) -> None:
     """Renewal every 0.1 s notices the loss during the second status read: nothing starts."""
-    leases = Leases(
-        redis_client, namespace="lost", policy=LeasePolicy(ttl=2.0, renew_every=0.1, wait=1.0)
-    )
+    leases = leases_renewing_every(redis_client, 0.1, ttl=2.0)
     starter = SingletonStarter(leases=leases)
     try:
         attempt = asyncio.create_task(
@@ -64,9 +72,7 @@ async def test_a_lease_lost_before_the_start_cancels_it(
 async def test_http_answers_503_when_the_lease_is_lost_mid_start(
     slow_durable: DurableHost, redis_client: aioredis.Redis
 ) -> None:
-    leases = Leases(
-        redis_client, namespace="lost", policy=LeasePolicy(ttl=2.0, renew_every=0.1, wait=1.0)
-    )
+    leases = leases_renewing_every(redis_client, 0.1, ttl=2.0)
     starter = SingletonStarter(leases=leases)
     try:
         answer = asyncio.create_task(
@@ -88,9 +94,7 @@ async def test_a_lease_found_expired_at_release_keeps_the_confirmed_start(
     slow_durable: DurableHost, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No renewal before the release notices: the start was confirmed, so it is reported."""
-    leases = Leases(
-        redis_client, namespace="lost", policy=LeasePolicy(ttl=5.0, renew_every=4.9, wait=1.0)
-    )
+    leases = leases_renewing_every(redis_client, 4.9, ttl=5.0)
     starter = SingletonStarter(leases=leases)
     try:
         attempt = asyncio.create_task(

@@ -21,7 +21,7 @@ from singleton.http import handle_start_request
 from tests import seed_sample
 from tests.redis_servers import RedisServer
 from tests.singleton.durable_app import WAIT_FOR_FINISH
-from tests.singleton.harness import input_of, running_durable_host
+from tests.singleton.harness import input_of, post, running_durable_host
 
 pytestmark = pytest.mark.redis
 
@@ -36,14 +36,7 @@ STORAGE_LATENCY = 0.005
 
 
 def start_request(instance_id: str, caller: int) -> func.HttpRequest:
-    return func.HttpRequest(
-        method="POST",
-        url=f"http://127.0.0.1:7071/api/orchestrators/{WAIT_FOR_FINISH}/{instance_id}",
-        headers={"Content-Type": "application/json"},
-        params={},
-        route_params={"functionName": WAIT_FOR_FINISH, "instanceId": instance_id},
-        body=json.dumps({"caller": caller}).encode(),
-    )
+    return post(WAIT_FOR_FINISH, instance_id, json.dumps({"caller": caller}).encode())
 
 
 @pytest.fixture
