@@ -6,6 +6,8 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -18,49 +20,58 @@ from singleton._lease import Leases
 _SETTLE = (0.005, 0.020)
 
 
-async def lease_handoffs(leases: Leases, samples: int) -> list[int]:
+async def _handoffs(
+    take: Callable[[], Awaitable[Any]],
+    give_back: Callable[[Any], Awaitable[object]],
+    take_waiting: Callable[[], Awaitable[Any]],
+    samples: int,
+) -> list[int]:
+    """Hand-off latencies (ns) of one lock kind: ``take`` holds it at once, ``take_waiting``
+    blocks until it is free, ``give_back`` releases what either returned."""
     latencies: list[int] = []
     for _ in range(samples):
-        holder = await leases.acquire("bench/handoff")
+        holder = await take()
         acquired_at: list[int] = []
 
         async def wait(out: list[int] = acquired_at) -> None:
-            lease = await leases.acquire("bench/handoff", wait=5)
+            held = await take_waiting()
             out.append(time.perf_counter_ns())
-            await lease.release()
+            await give_back(held)
 
         waiter = asyncio.create_task(wait())
         await asyncio.sleep(random.uniform(*_SETTLE))
         released_at = time.perf_counter_ns()
-        await holder.release()
+        await give_back(holder)
         await waiter
         latencies.append(acquired_at[0] - released_at)
     return latencies
+
+
+async def lease_handoffs(leases: Leases, samples: int) -> list[int]:
+    return await _handoffs(
+        lambda: leases.acquire("bench/handoff"),
+        lambda lease: lease.release(),
+        lambda: leases.acquire("bench/handoff", wait=5),
+        samples,
+    )
 
 
 async def redis_py_lock_handoffs(client: aioredis.Redis, sleep: float, samples: int) -> list[int]:
-    latencies: list[int] = []
-    for _ in range(samples):
-        holder = client.lock("bench:handoff-redis-py", timeout=15)
-        await holder.acquire(blocking=False)
-        acquired_at: list[int] = []
+    name = "bench:handoff-redis-py"
 
-        async def wait(out: list[int] = acquired_at) -> None:
-            lock = client.lock(
-                "bench:handoff-redis-py", timeout=15, sleep=sleep, blocking_timeout=5
-            )
-            if not await lock.acquire():
-                raise RuntimeError("redis-py Lock: waiter timed out")
-            out.append(time.perf_counter_ns())
-            await lock.release()
+    async def take() -> Any:
+        lock = client.lock(name, timeout=15)
+        if not await lock.acquire(blocking=False):
+            raise RuntimeError("redis-py Lock: the key was not free")
+        return lock
 
-        waiter = asyncio.create_task(wait())
-        await asyncio.sleep(random.uniform(*_SETTLE))
-        released_at = time.perf_counter_ns()
-        await holder.release()
-        await waiter
-        latencies.append(acquired_at[0] - released_at)
-    return latencies
+    async def take_waiting() -> Any:
+        lock = client.lock(name, timeout=15, sleep=sleep, blocking_timeout=5)
+        if not await lock.acquire():
+            raise RuntimeError("redis-py Lock: waiter timed out")
+        return lock
+
+    return await _handoffs(take, lambda lock: lock.release(), take_waiting, samples)
 
 
 def python_redis_lock_handoffs(url: str, samples: int) -> list[int]:
