@@ -72,6 +72,25 @@ def leaf_actions(actions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield action
 
 
+def _retry_plan(
+    kind: str,
+    name: str,
+    payload: Any,
+    retry: dict[str, Any],
+    *,
+    child_instance_id: str | None = None,
+) -> RetryPlan:
+    """The retry bookkeeping of a ``*WithRetry`` action, from its ``retryOptions``."""
+    return RetryPlan(
+        kind=kind,
+        name=name,
+        input=payload,
+        max_attempts=int(retry.get("maxNumberOfAttempts", 1)),
+        interval_ms=int(retry.get("firstRetryIntervalInMilliseconds", 0)),
+        child_instance_id=child_instance_id,
+    )
+
+
 class _EpisodeWork:
     """Side effects decided in an episode, carried out only after the state is saved."""
 
@@ -492,24 +511,13 @@ class Engine:
         if kind in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY):
             self._schedule_activity(state, task_id, name, payload, decisions, work, now)
             if kind == CALL_ACTIVITY_WITH_RETRY:
-                state.retries[task_id] = RetryPlan(
-                    kind="activity",
-                    name=name,
-                    input=payload,
-                    max_attempts=int(retry.get("maxNumberOfAttempts", 1)),
-                    interval_ms=int(retry.get("firstRetryIntervalInMilliseconds", 0)),
-                )
+                state.retries[task_id] = _retry_plan("activity", name, payload, retry)
         elif kind in (CALL_SUB_ORCHESTRATOR, CALL_SUB_ORCHESTRATOR_WITH_RETRY):
             child_id = action.get("instanceId") or f"{state.instance_id}:{task_id:04d}"
             self._schedule_child(state, task_id, name, payload, child_id, decisions, work, now)
             if kind == CALL_SUB_ORCHESTRATOR_WITH_RETRY:
-                state.retries[task_id] = RetryPlan(
-                    kind="suborchestration",
-                    name=name,
-                    input=payload,
-                    max_attempts=int(retry.get("maxNumberOfAttempts", 1)),
-                    interval_ms=int(retry.get("firstRetryIntervalInMilliseconds", 0)),
-                    child_instance_id=child_id,
+                state.retries[task_id] = _retry_plan(
+                    "suborchestration", name, payload, retry, child_instance_id=child_id
                 )
         elif kind == CREATE_TIMER:
             fire_at = str(action.get("fireAt"))
