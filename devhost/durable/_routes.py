@@ -30,6 +30,7 @@ from devhost.durable._status import IN_PROGRESS_STATUSES, RuntimeStatus, parse_r
 
 if TYPE_CHECKING:
     from devhost.durable._backend import DurableBackend
+    from devhost.durable._state import InstanceState
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,17 @@ class DurableRoutes:
             return empty_response(404)
         return web.json_response({"instancesDeleted": deleted}, status=200)
 
+    async def _instance(
+        self, request: web.Request, operation: str, instance_id: str
+    ) -> InstanceState | web.StreamResponse:
+        """The instance an operation acts on, or the answer instead: an injected fault, or
+        the host's empty 404 when there is no such instance."""
+        fault = _faulted(request, self.backend, operation, instance_id)
+        if fault is not None:
+            return fault
+        state = await self.backend.get_state(instance_id)
+        return empty_response(404) if state is None else state
+
     async def instance(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
             return await self._status(request)
@@ -210,12 +222,9 @@ class DurableRoutes:
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instanceId"]
-        fault = _faulted(request, self.backend, "status", instance_id)
-        if fault is not None:
-            return fault
-        state = await self.backend.get_state(instance_id)
-        if state is None:
-            return empty_response(404)
+        state = await self._instance(request, "status", instance_id)
+        if isinstance(state, web.StreamResponse):
+            return state
         body = status_payload(
             state,
             show_input=_bool_query(request, "showInput", True),
@@ -236,12 +245,9 @@ class DurableRoutes:
 
     async def _purge(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instanceId"]
-        fault = _faulted(request, self.backend, "purge", instance_id)
-        if fault is not None:
-            return fault
-        state = await self.backend.get_state(instance_id)
-        if state is None:
-            return empty_response(404)
+        state = await self._instance(request, "purge", instance_id)
+        if isinstance(state, web.StreamResponse):
+            return state
         if state.status in IN_PROGRESS_STATUSES:
             return web.json_response(
                 "Only orchestrations in a terminal state can be purged, but the orchestration "
@@ -316,12 +322,9 @@ class DurableRoutes:
 
     async def raise_event(self, request: web.Request) -> web.StreamResponse:
         instance_id = request.match_info["instanceId"]
-        fault = _faulted(request, self.backend, "raise_event", instance_id)
-        if fault is not None:
-            return fault
-        state = await self.backend.get_state(instance_id)
-        if state is None:
-            return empty_response(404)
+        state = await self._instance(request, "raise_event", instance_id)
+        if isinstance(state, web.StreamResponse):
+            return state
         if state.status.value in ("Failed", "Canceled", "Terminated", "Completed"):
             return empty_response(410)
         if request.content_type.lower() != "application/json":
