@@ -16,7 +16,7 @@ import azure.functions as func
 from examples.orchestrations import MONITOR
 from examples.orchestrations import blueprint as examples_blueprint
 from singleton import Outcome, default_starter
-from singleton.http import blueprint as starter_blueprint
+from singleton.functions.http import blueprint as starter_blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(starter_blueprint)

@@ -13,7 +13,7 @@ import redis
 import redis.asyncio as aioredis
 import redis_lock
 
-from singleton._lease import Leases
+from singleton.lease._leases import Leases
 
 # Each sample: the holder takes the lock, a waiter blocks on it, the holder sleeps a random
 # 5-20 ms (so a polling waiter is caught at a random phase) and releases.

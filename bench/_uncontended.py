@@ -11,7 +11,7 @@ import redis
 import redis.asyncio as aioredis
 import redis_lock
 
-from singleton._lease import LeasePolicy, Leases
+from singleton.lease._leases import LeasePolicy, Leases
 
 COMPARE_AND_DELETE = """
 -- KEYS[1] lock key; ARGV[1] token; return 1 deleted, 0 not ours

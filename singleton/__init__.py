@@ -1,10 +1,9 @@
 """durable-singleton: start Durable Functions orchestrations as true singletons.
 
 The public API is what ``__all__`` lists; every ``_module`` is private. The HTTP starter's
-Functions blueprint lives in :mod:`singleton.http`.
+Functions blueprint lives in :mod:`singleton.functions.http`.
 """
 
-from singleton._durable import RuntimeStatus
 from singleton._errors import (
     ConfigurationError,
     DurableError,
@@ -20,12 +19,18 @@ from singleton._errors import (
     StartRejected,
     StatusReadFailed,
 )
-from singleton._lease import Lease, LeasePolicy, Leases
-from singleton._names import validate_instance_id, validate_orchestrator_name
 from singleton._redis import RedisSettings, create_redis_client
 from singleton._runtime import close_default_starter, create_starter, default_starter
 from singleton._settings import Settings
-from singleton._starter import Outcome, SingletonStarter, StartResult
+from singleton.lease import Lease, LeasePolicy, Leases
+from singleton.starter import (
+    Outcome,
+    RuntimeStatus,
+    SingletonStarter,
+    StartResult,
+    validate_instance_id,
+    validate_orchestrator_name,
+)
 
 __all__ = [
     "ConfigurationError",

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from singleton._lease import LeasePolicy, Leases
 from singleton._redis import create_redis_client
 from singleton._settings import Settings
-from singleton._starter import SingletonStarter
+from singleton.lease import LeasePolicy, Leases
+from singleton.starter import SingletonStarter
 
 
 @dataclasses.dataclass(frozen=True)

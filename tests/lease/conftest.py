@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from singleton._lease import LeasePolicy, Leases
+from singleton.lease._leases import LeasePolicy, Leases
 from tests.lease.servers import (
     TlsFiles,
     running_cluster,

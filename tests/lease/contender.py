@@ -13,7 +13,7 @@ import sys
 
 import redis.asyncio as aioredis
 
-from singleton._lease import LeasePolicy, Leases
+from singleton.lease._leases import LeasePolicy, Leases
 
 
 async def contend(url: str, name: str, rounds: int) -> None:

@@ -11,8 +11,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from singleton._errors import ConfigurationError
-from singleton._lease import LeasePolicy, Leases
 from singleton._redis import RedisSettings, create_redis_client
+from singleton.lease._leases import LeasePolicy, Leases
 from tests.redis_servers import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from singleton._lease_keys import escape, lease_keys, unescape
+from singleton.lease._keys import escape, lease_keys, unescape
 
 names = st.text()  # any str: ':', '{', '}', '%', empty, unicode, lone surrogates
 namespaces = st.text(min_size=1)

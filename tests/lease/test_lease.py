@@ -10,7 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from singleton._errors import LeaseBusy, LeaseLost, LeaseUnavailable
-from singleton._lease import Leases
+from singleton.lease._leases import Leases
 from tests.lease.conftest import MakeLeases
 
 pytestmark = pytest.mark.redis

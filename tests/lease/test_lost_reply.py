@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from singleton._lease import Leases
+from singleton.lease._leases import Leases
 from tests.lease.servers import LossyProxy
 from tests.redis_servers import RedisServer
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from singleton._lease_policy import LeasePolicy, milliseconds
+from singleton.lease._policy import LeasePolicy, milliseconds
 
 
 def test_defaults_match_webjobs_singleton() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from singleton._lease import LeasePolicy, Leases
+from singleton.lease._leases import LeasePolicy, Leases
 from tests.redis_servers import RedisServer
 
 pytestmark = pytest.mark.redis

@@ -13,8 +13,8 @@ import pytest
 from redis.credentials import CredentialProvider
 
 from singleton._errors import ConfigurationError, LeaseUnavailable
-from singleton._lease import LeasePolicy, Leases
 from singleton._redis import AZURE_REDIS_RESOURCE, RedisSettings, create_redis_client
+from singleton.lease._leases import LeasePolicy, Leases
 from tests.lease.servers import TlsFiles
 from tests.redis_servers import RedisServer, running_redis_server
 

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton._errors import ReplicasNotAcknowledged
-from singleton._lease import LeasePolicy, Leases
+from singleton.lease._leases import LeasePolicy, Leases
 from tests.lease.conftest import MakeLeases
 from tests.redis_servers import RedisServer
 

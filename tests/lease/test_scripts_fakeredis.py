@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from fakeredis import FakeAsyncRedis
 
-from singleton._lease_keys import lease_keys
-from singleton._lease_store import LeaseStore
+from singleton.lease._keys import lease_keys
+from singleton.lease._store import LeaseStore
 
 KEYS = lease_keys("unit", "x")
 

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton._errors import LeaseBusy
-from singleton._lease import Lease
+from singleton.lease._leases import Lease
 from tests.lease.conftest import MakeLeases
 
 pytestmark = pytest.mark.redis

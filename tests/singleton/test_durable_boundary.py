@@ -8,7 +8,11 @@ import pytest
 
 from devhost.durable._faults import DISCONNECT
 from singleton import RuntimeStatus, StartFailed, StartRejected, StatusReadFailed
-from singleton._durable import InstanceAlreadyExistsError, read_runtime_status, start_instance
+from singleton.starter._durable import (
+    InstanceAlreadyExistsError,
+    read_runtime_status,
+    start_instance,
+)
 from tests.singleton.durable_app import ECHO, WAIT_FOR_FINISH
 from tests.singleton.harness import DurableHost, running_durable_host
 

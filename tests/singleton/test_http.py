@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton import LeasePolicy, Leases, SingletonStarter, close_default_starter
-from singleton.http import FENCE_HEADER, handle_start_request, start_singleton
+from singleton.functions.http import FENCE_HEADER, handle_start_request, start_singleton
 from tests.redis_servers import RedisServer, free_port
 from tests.singleton.durable_app import WAIT_FOR_FINISH
 from tests.singleton.harness import HUB, DurableHost, input_of, post

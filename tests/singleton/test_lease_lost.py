@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton import LeaseLost, LeasePolicy, Leases, Outcome, SingletonStarter
-from singleton.http import handle_start_request
+from singleton.functions.http import handle_start_request
 from tests.singleton.durable_app import WAIT_FOR_FINISH
 from tests.singleton.harness import DurableHost, post, running_durable_host
 

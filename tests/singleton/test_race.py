@@ -17,7 +17,7 @@ import azure.functions as func
 import pytest
 
 from singleton import LeasePolicy, Leases, RedisSettings, SingletonStarter, create_redis_client
-from singleton.http import handle_start_request
+from singleton.functions.http import handle_start_request
 from tests import seed_sample
 from tests.redis_servers import RedisServer
 from tests.singleton.durable_app import WAIT_FOR_FINISH

@@ -11,7 +11,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from examples.orchestrations import blueprint as examples_blueprint
-from singleton.http import blueprint as starter_blueprint
+from singleton.functions.http import blueprint as starter_blueprint
 from tests import seed_sample
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)

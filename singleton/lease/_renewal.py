@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from singleton._errors import LeaseUnavailable
-from singleton._lease_policy import LeasePolicy
+from singleton.lease._policy import LeasePolicy
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
-from singleton._lease_store import REDIS_ERRORS
+from singleton.lease._store import REDIS_ERRORS
 
 logger = logging.getLogger(__name__)
 

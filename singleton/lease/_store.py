@@ -9,8 +9,8 @@ from typing import Any
 from redis.exceptions import NoScriptError, RedisError
 
 from singleton._errors import LeaseUnavailable
-from singleton._lease_keys import LeaseKeys
-from singleton._scripts import Script, acquire_script, extend_script, release_script
+from singleton.lease._keys import LeaseKeys
+from singleton.lease._scripts import Script, acquire_script, extend_script, release_script
 
 logger = logging.getLogger(__name__)
 

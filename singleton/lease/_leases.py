@@ -41,11 +41,11 @@ from singleton._errors import (
     LeaseUnavailable,
     ReplicasNotAcknowledged,
 )
-from singleton._lease_keys import LeaseKeys, lease_keys
-from singleton._lease_policy import Duration, LeasePolicy, milliseconds, seconds
-from singleton._lease_renewal import Clock, Renewal, Sleep
-from singleton._lease_store import LeaseStore
-from singleton._lease_wakeups import WakeUps
+from singleton.lease._keys import LeaseKeys, lease_keys
+from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
+from singleton.lease._renewal import Clock, Renewal, Sleep
+from singleton.lease._store import LeaseStore
+from singleton.lease._wakeups import WakeUps
 
 __all__ = ["Lease", "LeaseHold", "LeasePolicy", "Leases"]
 

@@ -25,7 +25,6 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from singleton._durable import DurableClient
 from singleton._errors import (
     ConfigurationError,
     DurableError,
@@ -36,7 +35,8 @@ from singleton._errors import (
     StartRejected,
 )
 from singleton._runtime import default_starter
-from singleton._starter import Outcome, SingletonStarter, StartResult
+from singleton.starter._durable import DurableClient
+from singleton.starter._starter import Outcome, SingletonStarter, StartResult
 
 logger = logging.getLogger(__name__)
 

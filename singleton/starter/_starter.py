@@ -25,7 +25,9 @@ import enum
 import logging
 from typing import Any
 
-from singleton._durable import (
+from singleton._errors import LeaseBusy, LeaseLost
+from singleton.lease import Leases
+from singleton.starter._durable import (
     DurableClient,
     InstanceAlreadyExistsError,
     RuntimeStatus,
@@ -33,9 +35,7 @@ from singleton._durable import (
     start_instance,
     task_hub_of,
 )
-from singleton._errors import LeaseBusy, LeaseLost
-from singleton._lease import Leases
-from singleton._names import validate_instance_id, validate_orchestrator_name
+from singleton.starter._names import validate_instance_id, validate_orchestrator_name
 
 logger = logging.getLogger(__name__)
 
