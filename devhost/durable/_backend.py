@@ -284,31 +284,37 @@ class DurableBackend:
     async def suspend(self, instance_id: str, reason: str | None) -> Outcome:
         """DurableClient.SuspendAsync: only Running, Pending, ContinuedAsNew; otherwise its
         InvalidOperationException, which the host answers with 500 (odd, but what it does)."""
-        state = await self._checked_state(instance_id)
-        if isinstance(state, Outcome):
-            return state
-        if state.status not in SUSPENDABLE_STATUSES:
-            raise InvalidOperationError(
-                f"Cannot suspend the orchestration instance {instance_id} because instance is "
-                f"in the {state.status.value} state."
-            )
-        return await self._send(
-            instance_id, event(EventType.EXECUTION_SUSPENDED, self._now(), Reason=reason)
+        return await self._suspend_or_resume(
+            instance_id, reason, "suspend", SUSPENDABLE_STATUSES, EventType.EXECUTION_SUSPENDED
         )
 
     async def resume(self, instance_id: str, reason: str | None) -> Outcome:
         """DurableClient.ResumeAsync: only Suspended; otherwise InvalidOperationException (500)."""
+        return await self._suspend_or_resume(
+            instance_id,
+            reason,
+            "resume",
+            frozenset({RuntimeStatus.SUSPENDED}),
+            EventType.EXECUTION_RESUMED,
+        )
+
+    async def _suspend_or_resume(
+        self,
+        instance_id: str,
+        reason: str | None,
+        verb: str,
+        allowed: frozenset[RuntimeStatus],
+        kind: EventType,
+    ) -> Outcome:
         state = await self._checked_state(instance_id)
         if isinstance(state, Outcome):
             return state
-        if state.status != RuntimeStatus.SUSPENDED:
+        if state.status not in allowed:
             raise InvalidOperationError(
-                f"Cannot resume the orchestration instance {instance_id} because instance is "
+                f"Cannot {verb} the orchestration instance {instance_id} because instance is "
                 f"in the {state.status.value} state."
             )
-        return await self._send(
-            instance_id, event(EventType.EXECUTION_RESUMED, self._now(), Reason=reason)
-        )
+        return await self._send(instance_id, event(kind, self._now(), Reason=reason))
 
     async def rewind(self, instance_id: str, reason: str | None) -> Outcome:
         """HandleRewindInstanceRequestAsync: absent 404; Completed, Terminated, Canceled 410.
