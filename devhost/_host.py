@@ -259,6 +259,7 @@ async def _running(
         config = HostConfig.load(root / "host.json")
         applied = load_local_settings(root / "local.settings.json", environ)
         changes.record_added(list(applied))
+        config = config.resolved(environ)  # the hub name may name an app setting
 
         redis_embedded = REDIS_URL not in environ
         if redis_embedded:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-from collections.abc import MutableMapping
+import re
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,41 @@ logger = logging.getLogger(__name__)
 DEFAULT_ROUTE_PREFIX = "api"
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_OVERRIDABLE_STATES = "NonRunningStates"
+SITE_NAME = "WEBSITE_SITE_NAME"
+_HUB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,44}")
+
+
+def resolve_hub_name(configured: str | None, environ: Mapping[str, str]) -> str:
+    """The task hub name the Durable extension uses (Azure Storage provider).
+
+    - DurableTaskOptions.ResolveAppSettingOptions: a whole ``%Name%`` is the app setting
+      ``Name`` (INameResolver.TryResolveWholeString); unset, it stays literal (and fails below).
+    - DurableTaskOptions.HubName: unset in host.json, ``WEBSITE_SITE_NAME`` or ``TestHubName``,
+      sanitized as AzureStorageOptions.IsSanitizedHubName does (letters and digits only, a
+      leading digit gets a ``t``, at most 45, padded with ``Hub`` below 3, ``DefaultTaskHub``
+      when nothing is left).
+    - AzureStorageOptions.ValidateHubName: a configured name must be 3-45 letters and digits
+      starting with a letter; otherwise the host does not start.
+    """
+    if configured is None:
+        chosen = environ.get(SITE_NAME) or DEFAULT_HUB_NAME
+        kept = [c for c in chosen if c.isalnum()]
+        if not kept:
+            return "DefaultTaskHub"
+        if kept[0].isdigit():
+            kept.insert(0, "t")
+        sanitized = "".join(kept[:45])
+        return sanitized if len(sanitized) >= 3 else sanitized + "Hub"
+    name = configured
+    if len(name) > 2 and name[0] == name[-1] == "%" and name.find("%", 1) == len(name) - 1:
+        name = environ.get(name[1:-1], name)
+    if _HUB_NAME.fullmatch(name) is None or not name.isascii():
+        raise HostConfigError(
+            f"Task hub name '{name}' should contain only alphanumeric characters, start with a "
+            "letter, and have length between 3 and 45."
+            + (f" (host.json hubName {configured!r})" if name != configured else "")
+        )
+    return name
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -53,6 +90,13 @@ class HostConfig:
     route_prefix: str = DEFAULT_ROUTE_PREFIX
     hub_name: str = DEFAULT_HUB_NAME
     overridable_states: str = DEFAULT_OVERRIDABLE_STATES
+    # extensions.durableTask.hubName as written (None when absent), before ``resolved``.
+    hub_name_setting: str | None = None
+
+    def resolved(self, environ: Mapping[str, str]) -> HostConfig:
+        """This config with ``hub_name`` resolved against the app settings, as the extension
+        does once they are loaded (see ``resolve_hub_name``)."""
+        return dataclasses.replace(self, hub_name=resolve_hub_name(self.hub_name_setting, environ))
 
     @classmethod
     def load(cls, path: Path) -> HostConfig:
@@ -68,6 +112,9 @@ class HostConfig:
             # The host trims slashes: "/api/" and "api" are the same prefix; "" means none.
             route_prefix=prefix.strip("/"),
             hub_name=_string(durable, "hubName", DEFAULT_HUB_NAME, source=path),
+            hub_name_setting=(
+                _string(durable, "hubName", "", source=path) if "hubName" in durable else None
+            ),
             overridable_states=_string(
                 durable,
                 "overridableExistingInstanceStates",

@@ -4,15 +4,18 @@ It speaks the host's HTTP API (the RPC endpoints azure-functions-durable's clien
 the public ``/runtime/webhooks/durabletask`` webhooks) and runs orchestrations through the
 SDK's own replay protocol. Durable entities are out of scope.
 
-Where it differs from the real host (Azure/azure-functions-durable-extension 2.13.x):
+It answers as the real host does (Azure/azure-functions-durable-extension 2.13.x/3.0 with
+the Azure Storage provider); each rule names its source method beside it. Where it differs:
 
-- Entities, CallHttp and rewind are not implemented (rewind answers the host's own 501
-  "not supported by the underlying storage provider"); an orchestrator that calls an entity
-  or HTTP fails with a message that says so.
+- Entities and CallHttp are not implemented (entity routes answer 501); an orchestrator that
+  calls an entity or HTTP fails with a message that says so.
 - A duplicate start answers 500 with OrchestrationAlreadyExistsException, as 2.13.x does
   (its start handler lets the exception reach the generic 500). Newer extension sources
   catch it in the start handler and answer 409.
-- ``historyEvents`` is a readable approximation of the host's history JSON.
+- Rewind restores the row from before the failing episode and runs the failed task again
+  (``_rewind``), where Azure Storage rewrites history rows; the outcome is the same.
+- History ``Input`` of a task is the text the worker sent; there are no system keys, so no
+  ``code=`` in any URL.
 - ``storage_latency`` is paid by the management API's store operations only; the executor
   itself does not wait.
 - One history event is delivered per episode (the host may batch several); results are the

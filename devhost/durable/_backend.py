@@ -8,25 +8,38 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from devhost.durable._engine import Engine
 from devhost.durable._errors import (
+    InstanceNotFoundError,
+    InvalidArgumentError,
+    InvalidOperationError,
     OrchestrationAlreadyExistsError,
     UnknownOrchestratorError,
 )
 from devhost.durable._faults import FaultInjector
 from devhost.durable._functions import FunctionRegistry
-from devhost.durable._history import EventType, event, format_timestamp, parse_timestamp, utc_now
+from devhost.durable._history import (
+    EventType,
+    HistoryEvent,
+    event,
+    format_timestamp,
+    parse_timestamp,
+    utc_now,
+)
 from devhost.durable._ids import new_instance_id, validate_instance_id
+from devhost.durable._paging import decode_continuation_token, encode_continuation_token
 from devhost.durable._payloads import orchestrator_input
-from devhost.durable._responses import CONNECTION_NAME, RPC_PATH, WEBHOOK_PATH
+from devhost.durable._responses import client_binding, parse_to_jtoken
 from devhost.durable._state import InstanceState, StartRecord
 from devhost.durable._status import (
     NON_RUNNING_DEDUPE_STATUSES,
+    STATUS_NUMBERS,
+    SUSPENDABLE_STATUSES,
     TERMINAL_STATUSES,
     RuntimeStatus,
 )
@@ -105,41 +118,9 @@ class DurableBackend:
 
     def client_binding(self, base_url: str) -> str:
         """The ``durableClient`` binding JSON a function gets when the host runs at ``base_url``."""
-        base = base_url.rstrip("/")
-        if not base.startswith(("http://", "https://")):
+        if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an absolute http(s) URL, not {base_url!r}")
-        webhook = f"{base}{WEBHOOK_PATH}"
-        query = f"taskHub={self.hub_name}&connection={CONNECTION_NAME}"
-        instance = f"{webhook}/instances/INSTANCEID"
-        return json.dumps(
-            {
-                "taskHubName": self.hub_name,
-                "creationUrls": {
-                    "createNewInstancePostUri": (
-                        f"{webhook}/orchestrators/{{functionName}}[/{{instanceId}}]?{query}"
-                    ),
-                    "createAndWaitOnNewInstancePostUri": (
-                        f"{webhook}/orchestrators/{{functionName}}[/{{instanceId}}]"
-                        f"?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&{query}"
-                    ),
-                },
-                "managementUrls": {
-                    "id": "INSTANCEID",
-                    "statusQueryGetUri": f"{instance}?{query}",
-                    "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{query}",
-                    "terminatePostUri": f"{instance}/terminate?reason={{text}}&{query}",
-                    "rewindPostUri": f"{instance}/rewind?reason={{text}}&{query}",
-                    "purgeHistoryDeleteUri": f"{instance}?{query}",
-                    "restartPostUri": f"{instance}/restart?{query}",
-                    "suspendPostUri": f"{instance}/suspend?reason={{text}}&{query}",
-                    "resumePostUri": f"{instance}/resume?reason={{text}}&{query}",
-                },
-                "baseUrl": webhook,
-                "requiredQueryStringParameters": query,
-                "rpcBaseUrl": f"{base}{RPC_PATH}/",
-                "httpBaseUrl": "",
-            }
-        )
+        return client_binding(base_url, self.hub_name)
 
     async def start(self) -> None:
         """Start executing orchestrations, activities and timers (resuming stored work)."""
@@ -151,6 +132,11 @@ class DurableBackend:
     def start_records(self, instance_id: str) -> list[StartRecord]:
         """Every start of ``instance_id`` answered with success, with ``created`` or lost."""
         return self._store.start_records(instance_id)
+
+    def history(self, instance_id: str) -> list[HistoryEvent]:
+        """The current execution's raw history events (with their ids), for tests and tools."""
+        state = self._store.load(instance_id)
+        return [] if state is None else state.history
 
     def inject_fault(
         self,
@@ -228,67 +214,192 @@ class DurableBackend:
         instance_id_prefix: str | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
-        statuses: frozenset[RuntimeStatus] | None = None,
+        statuses: frozenset[int] | None = None,
     ) -> list[InstanceState]:
+        """Instances matching a query, in instance ID order (the Instances table's partition
+        key order). ``statuses`` are OrchestrationStatus numbers (see ``STATUS_NUMBERS``)."""
         await self._store_operation()
         chosen = []
         for state in self._store.list_all():
             created = parse_timestamp(state.created_time)
-            if instance_id_prefix is not None and not state.instance_id.startswith(
-                instance_id_prefix
-            ):
+            if instance_id_prefix and not state.instance_id.startswith(instance_id_prefix):
                 continue
             if created_from is not None and created < created_from:
                 continue
             if created_to is not None and created > created_to:
                 continue
-            if statuses and state.status not in statuses:
+            if statuses is not None and STATUS_NUMBERS[state.status] not in statuses:
                 continue
             chosen.append(state)
-        chosen.sort(key=lambda s: (s.created_time, s.instance_id))
+        chosen.sort(key=lambda s: s.instance_id)
         return chosen
 
-    async def _send_control(self, instance_id: str, kind: EventType, reason: str | None) -> Outcome:
+    async def list_page(
+        self,
+        *,
+        page_size: int,
+        continuation_token: str | None,
+        instance_id_prefix: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        statuses: frozenset[int] | None = None,
+    ) -> tuple[list[InstanceState], str | None]:
+        """One page and the token of the next (None after the last page)."""
+        after = decode_continuation_token(continuation_token) if continuation_token else None
+        states = await self.list_states(
+            instance_id_prefix=instance_id_prefix,
+            created_from=created_from,
+            created_to=created_to,
+            statuses=statuses,
+        )
+        if after is not None:
+            states = [s for s in states if s.instance_id >= after]
+        page, rest = states[:page_size], states[page_size:]
+        return page, (encode_continuation_token(rest[0].instance_id) if rest else None)
+
+    async def _checked_state(self, instance_id: str) -> InstanceState | Outcome:
+        """HttpApiHandler's own check before a client call: absent (404) or completed (410)."""
         state = await self.get_state(instance_id)
         if state is None:
             return Outcome.NOT_FOUND
         if state.status in TERMINAL_STATUSES:
             return Outcome.GONE
+        return state
+
+    async def _send(self, instance_id: str, message: HistoryEvent) -> Outcome:
         await self._store_operation()
-        self._engine.send(instance_id, event(kind, self._now(), Input=reason, Reason=reason))
+        self._engine.send(instance_id, message)
         return Outcome.ACCEPTED
 
     async def terminate(self, instance_id: str, reason: str | None) -> Outcome:
-        return await self._send_control(instance_id, EventType.EXECUTION_TERMINATED, reason)
+        """HandleTerminateInstanceRequestAsync + DurableClient.TerminateAsync: any status that
+        is not completed (IsOrchestrationRunning) takes the terminate message."""
+        state = await self._checked_state(instance_id)
+        if isinstance(state, Outcome):
+            return state
+        return await self._send(
+            instance_id, event(EventType.EXECUTION_TERMINATED, self._now(), Input=reason)
+        )
 
     async def suspend(self, instance_id: str, reason: str | None) -> Outcome:
-        return await self._send_control(instance_id, EventType.EXECUTION_SUSPENDED, reason)
+        """DurableClient.SuspendAsync: only Running, Pending, ContinuedAsNew; otherwise its
+        InvalidOperationException, which the host answers with 500 (odd, but what it does)."""
+        return await self._suspend_or_resume(
+            instance_id, reason, "suspend", SUSPENDABLE_STATUSES, EventType.EXECUTION_SUSPENDED
+        )
 
     async def resume(self, instance_id: str, reason: str | None) -> Outcome:
-        return await self._send_control(instance_id, EventType.EXECUTION_RESUMED, reason)
+        """DurableClient.ResumeAsync: only Suspended; otherwise InvalidOperationException (500)."""
+        return await self._suspend_or_resume(
+            instance_id,
+            reason,
+            "resume",
+            frozenset({RuntimeStatus.SUSPENDED}),
+            EventType.EXECUTION_RESUMED,
+        )
+
+    async def _suspend_or_resume(
+        self,
+        instance_id: str,
+        reason: str | None,
+        verb: str,
+        allowed: frozenset[RuntimeStatus],
+        kind: EventType,
+    ) -> Outcome:
+        state = await self._checked_state(instance_id)
+        if isinstance(state, Outcome):
+            return state
+        if state.status not in allowed:
+            raise InvalidOperationError(
+                f"Cannot {verb} the orchestration instance {instance_id} because instance is "
+                f"in the {state.status.value} state."
+            )
+        return await self._send(instance_id, event(kind, self._now(), Reason=reason))
+
+    async def rewind(self, instance_id: str, reason: str | None) -> Outcome:
+        """HandleRewindInstanceRequestAsync: absent 404; Completed, Terminated, Canceled 410.
+        DurableClient.RewindAsync: anything but Failed is an InvalidOperationException (500);
+        a Failed instance is rewound (``_rewind``) and runs again."""
+        state = await self.get_state(instance_id)
+        if state is None:
+            return Outcome.NOT_FOUND
+        if state.status in TERMINAL_STATUSES - {RuntimeStatus.FAILED}:
+            return Outcome.GONE
+        if state.status != RuntimeStatus.FAILED or not self._engine.rewind(instance_id):
+            raise InvalidOperationError(
+                "The rewind operation is only supported on failed orchestration instances."
+            )
+        logger.info("rewound %r (reason %r)", instance_id, reason)
+        return Outcome.ACCEPTED
 
     async def raise_event(
         self, instance_id: str, event_name: str, input_json: str | None
     ) -> Outcome:
-        state = await self.get_state(instance_id)
-        if state is None:
-            return Outcome.NOT_FOUND
-        if state.status in TERMINAL_STATUSES:
-            return Outcome.GONE
-        await self._store_operation()
+        state = await self._checked_state(instance_id)
+        if isinstance(state, Outcome):
+            return state
         raised = event(EventType.EVENT_RAISED, self._now(), Name=event_name, Input=input_json)
-        self._engine.send(instance_id, raised)
-        return Outcome.ACCEPTED
+        return await self._send(instance_id, raised)
 
     async def purge(self, instance_id: str) -> bool:
+        """AzureTableTrackingStore.PurgeInstanceHistoryAsync(instanceId): the instance goes
+        whatever its status (a running one included); its in-flight work is dropped."""
         await self._store_operation()
         self._engine.forget(instance_id)
         return self._store.delete(instance_id)
 
-    async def restart(self, instance_id: str, *, new_instance_id_wanted: bool) -> str | None:
-        """Start the instance's orchestrator again with its original input; None if absent."""
+    async def purge_by_filter(
+        self,
+        created_from: datetime,
+        created_to: datetime | None,
+        statuses: frozenset[int] | None,
+    ) -> int:
+        """AzureTableTrackingStore.PurgeInstanceHistoryAsync(from, to, statuses): only the
+        terminal statuses of the filter are kept; when none is left there is no status filter
+        at all, so ``runtimeStatus=Running`` purges every instance in the time range."""
+        terminal = {STATUS_NUMBERS[status] for status in TERMINAL_STATUSES}
+        kept = frozenset(statuses & terminal) if statuses is not None else frozenset()
+        states = await self.list_states(
+            created_from=created_from, created_to=created_to, statuses=kept or None
+        )
+        deleted = 0
+        for state in states:
+            if await self.purge(state.instance_id):
+                deleted += 1
+        return deleted
+
+    async def restart(self, instance_id: str, *, new_instance_id_wanted: bool) -> str:
+        """DurableClient.RestartAsync: start the instance's orchestrator again with its input
+        (the status read's value, serialized again); absent → ArgumentException (400); a running
+        ID kept → the start's OrchestrationAlreadyExistsException (500)."""
         state = await self.get_state(instance_id)
         if state is None:
-            return None
+            raise InstanceNotFoundError(
+                # Verbatim, typo included.
+                f"An orchestrastion with the instanceId {instance_id} was not found."
+            )
         target = new_instance_id() if new_instance_id_wanted else instance_id
-        return await self.start_new(state.name, target, state.input)
+        raw_input = None if state.input is None else json.dumps(parse_to_jtoken(state.input))
+        return await self.start_new(state.name, target, raw_input)
+
+    async def wait_for_completion(
+        self, instance_id: str, timeout: timedelta, interval: timedelta
+    ) -> InstanceState | None:
+        """WaitForCompletionOrCreateCheckStatusResponseAsync's polling loop (Azure Storage does
+        not support poll-free waits): the status every ``interval`` until it is completed,
+        canceled, failed or terminated, or ``timeout`` has passed."""
+        if interval > timeout:
+            raise InvalidArgumentError(
+                f"Total timeout {timeout.total_seconds()} should be bigger than retry timeout "
+                f"{interval.total_seconds()}"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while True:
+            state = await self.get_state(instance_id)
+            if state is not None and state.status in TERMINAL_STATUSES:
+                return state
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return state
+            await self._sleep(min(remaining, interval.total_seconds()))

@@ -37,13 +37,14 @@ from devhost.durable._history import (
     HistoryEvent,
     event,
     format_timestamp,
-    parse_timestamp,
 )
 from devhost.durable._payloads import orchestrator_input
 from devhost.durable._replay import run_episode
+from devhost.durable._rewind import plan_rewind
 from devhost.durable._state import InstanceState, PendingActivity, RetryPlan
 from devhost.durable._status import TERMINAL_STATUSES, RuntimeStatus
 from devhost.durable._store import InstanceStore
+from devhost.durable._timers import TimerIndex
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,15 @@ def _retry_plan(
     )
 
 
+def _as_host_input(action_input: str | None) -> str | None:
+    """How the host stores an input the worker sent in an action (continue-as-new, a
+    sub-orchestration): the worker sends JSON *text*, the host keeps that string as a JSON
+    value (OutOfProcOrchestrationShim: ``action.Input`` is an object, serialized again), exactly
+    as it keeps the body the client posts. So the status API shows every generation's input the
+    same way, and ``orchestrator_input`` unwraps it for the SDK."""
+    return None if action_input is None else json.dumps(action_input)
+
+
 class _EpisodeWork:
     """Side effects decided in an episode, carried out only after the state is saved."""
 
@@ -118,7 +128,7 @@ class Engine:
         self._ready: dict[str, None] = {}
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._timer_handles: dict[tuple[str, int], asyncio.TimerHandle] = {}
+        self._timers = TimerIndex(fire=self._fire_timer, now=now)
         self._activity_tasks: set[asyncio.Task[None]] = set()
         self._running = False
 
@@ -135,9 +145,7 @@ class Engine:
 
     async def stop(self) -> None:
         self._running = False
-        for handle in self._timer_handles.values():
-            handle.cancel()
-        self._timer_handles.clear()
+        self._timers.clear()
         tasks = [t for t in self._activity_tasks if not t.done()]
         for task in tasks:
             task.cancel()
@@ -206,6 +214,22 @@ class Engine:
         self._cancel_timers(instance_id)
         self._ready.pop(instance_id, None)
 
+    def rewind(self, instance_id: str) -> bool:
+        """Put a Failed instance back to before its failure and run the failed task again
+        (see ``_rewind``); False when there is nothing to rewind to."""
+        failed = self._store.load(instance_id)
+        plan = None if failed is None else plan_rewind(failed)
+        if plan is None:
+            return False
+        state = plan.restored
+        state.last_updated_time = format_timestamp(self._now())
+        self._store.save(state)
+        self._resume_in_flight(state)
+        child = plan.failed_child
+        if child is not None and not self.rewind(child.instance_id):
+            self._start_child(state, child.instance_id, child.name, child.input, child.task_id)
+        return True
+
     # ----------------------------------------------------------------- scheduling
 
     def _mark_ready(self, instance_id: str) -> None:
@@ -231,20 +255,13 @@ class Engine:
                 self._wakeup.set()
 
     def _cancel_timers(self, instance_id: str) -> None:
-        for key in [k for k in self._timer_handles if k[0] == instance_id]:
-            self._timer_handles.pop(key).cancel()
+        self._timers.cancel_instance(instance_id)
 
     def _arm_timer(self, instance_id: str, execution_id: str, task_id: int, fire_at: str) -> None:
-        if not self._running:
-            return
-        delay = max(0.0, (parse_timestamp(fire_at) - self._now()).total_seconds())
-        loop = asyncio.get_running_loop()
-        self._timer_handles[(instance_id, task_id)] = loop.call_later(
-            delay, self._fire_timer, instance_id, execution_id, task_id, fire_at
-        )
+        if self._running:
+            self._timers.arm(instance_id, execution_id, task_id, fire_at)
 
     def _fire_timer(self, instance_id: str, execution_id: str, task_id: int, fire_at: str) -> None:
-        self._timer_handles.pop((instance_id, task_id), None)
         fired = event(EventType.TIMER_FIRED, self._now(), TimerId=task_id, FireAt=fire_at)
         self._deliver(instance_id, execution_id, fired, timer_id=task_id)
 
@@ -359,7 +376,9 @@ class Engine:
             state.last_updated_time = format_timestamp(now)
             if kind == EventType.EXECUTION_TERMINATED:
                 state.status = RuntimeStatus.TERMINATED
-                state.output = json.dumps(message.get("Input"))
+                # DTFx keeps the reason text as the output; the status API parses it
+                # (DurableClient.ParseToJToken), so reason=123 reads back as 123.
+                state.output = message.get("Input")
                 self._finish(state, work, failed_reason=f"terminated: {message.get('Input')}")
             elif kind == EventType.EXECUTION_SUSPENDED:
                 if state.status in (RuntimeStatus.RUNNING, RuntimeStatus.PENDING):
@@ -580,6 +599,9 @@ class Engine:
                 work.cancelled_timers.append(task_id)
 
     def _fail(self, state: InstanceState, work: _EpisodeWork, error: str, now: datetime) -> None:
+        # The stored row is still the one from before this episode: it is the rewind point.
+        before = self._store.load(state.instance_id)
+        state.rewind_point = None if before is None else before.to_json()
         message = f"Orchestrator function '{state.name}' failed: {error}"
         state.status = RuntimeStatus.FAILED
         state.output = json.dumps(message)
@@ -631,7 +653,7 @@ class Engine:
         work.cancelled_timers.extend(state.timers)
         self._close_episode(state, now)
         state.status = RuntimeStatus.CONTINUED_AS_NEW
-        state.input = new_input
+        state.input = _as_host_input(new_input)
         state.output = None
         state.execution_id = uuid.uuid4().hex
         state.next_sequence = 0
@@ -669,9 +691,7 @@ class Engine:
 
     def _carry_out(self, state: InstanceState, work: _EpisodeWork) -> None:
         for task_id in work.cancelled_timers:
-            handle = self._timer_handles.pop((state.instance_id, task_id), None)
-            if handle is not None:
-                handle.cancel()
+            self._timers.cancel(state.instance_id, task_id)
         for task_id, fire_at in work.timers:
             if task_id in state.timers:
                 self._arm_timer(state.instance_id, state.execution_id, task_id, fire_at)
@@ -699,6 +719,6 @@ class Engine:
         self.create_instance(
             name=name,
             instance_id=child_id,
-            raw_input=payload,
+            raw_input=_as_host_input(payload),
             parent=(parent.instance_id, parent.execution_id, task_id),
         )

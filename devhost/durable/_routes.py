@@ -1,7 +1,9 @@
-"""HTTP routes of the backend: the RPC API the Python client calls and the public webhooks.
+"""HTTP handlers of the backend: the RPC API the Python client calls and the public webhooks.
 
 Both are served by one handler set, as on the host (HttpApiHandler serves the local RPC
 listener and ``/runtime/webhooks/durabletask`` alike), so codes and bodies are the same.
+Each rule names the method of Azure/azure-functions-durable-extension (2.13.x, 3.0) it
+follows; ``HttpApiHandler`` is ``src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from devhost.durable._errors import DurableBackendError, OrchestrationAlreadyExistsError
+from devhost.durable._backend import Outcome
+from devhost.durable._errors import DurableBackendError, InstanceNotFoundError
 from devhost.durable._faults import DISCONNECT
 from devhost.durable._payloads import body_to_raw_json, orchestrator_input
+from devhost.durable._query import parse_bool, parse_datetime, parse_enum, parse_int, parse_seconds
 from devhost.durable._responses import (
     BAD_ARGUMENTS,
     RPC_PATH,
@@ -24,17 +28,30 @@ from devhost.durable._responses import (
     check_status_response,
     empty_response,
     error_response,
+    parse_to_jtoken,
+    purge_result,
     status_payload,
 )
-from devhost.durable._status import IN_PROGRESS_STATUSES, RuntimeStatus, parse_runtime_status
+from devhost.durable._routing import Action, match, segments_below
+from devhost.durable._status import (
+    IN_PROGRESS_STATUSES,
+    ORCHESTRATION_STATUS_NAMES,
+    RUNTIME_STATUS_NAMES,
+    TERMINAL_STATUSES,
+    RuntimeStatus,
+)
 
 if TYPE_CHECKING:
     from devhost.durable._backend import DurableBackend
-    from devhost.durable._state import InstanceState
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+# OrchestrationStatusQueryCondition.PageSize: 100 unless ``top`` says otherwise.
+DEFAULT_PAGE_SIZE = 100
+CONTINUATION_HEADER = "x-ms-continuation-token"
+_OUTCOME_STATUS = {Outcome.ACCEPTED: 202, Outcome.NOT_FOUND: 404, Outcome.GONE: 410}
 
 
 def _origin(request: web.Request) -> str:
@@ -42,25 +59,8 @@ def _origin(request: web.Request) -> str:
 
 
 def _bool_query(request: web.Request, name: str, default: bool) -> bool:
-    """.NET ``bool.TryParse``: "true"/"false" in any case; anything else means the default."""
-    value = request.query.get(name)
-    if value is None:
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    return default
-
-
-def _datetime_query(request: web.Request, name: str) -> datetime | None:
-    value = request.query.get(name)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parse_bool(request.query.get(name))
+    return default if parsed is None else parsed
 
 
 def _faulted(
@@ -82,10 +82,17 @@ def _faulted(
     )
 
 
-async def _json_body(request: web.Request) -> str | web.Response | None:
-    """The request body as stored JSON text (None when empty), or the host's 400 for bad JSON."""
+async def _json_body(
+    request: web.Request, *, empty_allowed: bool = True
+) -> str | web.Response | None:
+    """The request body as stored JSON text (None when empty), or the host's 400
+    "Invalid JSON content" (a JsonReaderException, which an empty body also is when the host
+    parses it with ``ConvertToJToken``, as raiseEvent does)."""
     try:
-        return body_to_raw_json(await request.read())
+        raw = body_to_raw_json(await request.read())
+        if raw is None and not empty_allowed:
+            raise ValueError("Error reading JToken from JsonReader. Path '', line 0, position 0.")
+        return raw
     except ValueError as exc:
         return error_response(
             400,
@@ -100,131 +107,87 @@ class DurableRoutes:
 
     def __init__(self, backend: DurableBackend) -> None:
         self.backend = backend
+        self._handlers: dict[Action, Handler] = {
+            Action.START: self._start,
+            Action.LIST: self._list,
+            Action.PURGE_BY_FILTER: self._purge_by_filter,
+            Action.STATUS: self._status,
+            Action.PURGE: self._purge,
+            Action.TERMINATE: self._control,
+            Action.SUSPEND: self._control,
+            Action.RESUME: self._control,
+            Action.REWIND: self._rewind,
+            Action.RESTART: self._restart,
+            Action.RAISE_EVENT: self._raise_event,
+            Action.ENTITIES: self._entities,
+        }
 
-    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        # HttpApiHandler.HandleRequestAsync: ArgumentException -> 400, anything else -> 500.
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """HttpApiHandler.HandleRequestAsync: match, dispatch, and answer an ArgumentException
+        with 400 and any other exception with 500 (HttpError JSON)."""
+        base = RPC_PATH if segments_below(request.raw_path, RPC_PATH) is not None else WEBHOOK_PATH
+        parts = segments_below(request.raw_path, base) or []
+        matched = match(request.method, parts)
+        if matched is None:
+            return empty_response(404)
         try:
-            return await handler(request)
-        except OrchestrationAlreadyExistsError as exc:
-            return error_response(
-                500,
-                SOMETHING_WENT_WRONG,
-                exception_message=str(exc),
-                exception_type=exc.exception_type,
-            )
+            values = {**matched.values, "action": matched.action.value}
+            return await self._handlers[matched.action](request, values)
         except DurableBackendError as exc:
-            if exc.exception_type == "System.ArgumentException":
-                return error_response(
-                    400,
-                    BAD_ARGUMENTS,
-                    exception_message=str(exc),
-                    exception_type=exc.exception_type,
-                )
+            argument = exc.exception_type == "System.ArgumentException"
             return error_response(
-                500,
-                SOMETHING_WENT_WRONG,
+                400 if argument else 500,
+                BAD_ARGUMENTS if argument else SOMETHING_WENT_WRONG,
                 exception_message=str(exc),
                 exception_type=exc.exception_type,
             )
 
-    # -------------------------------------------------------------- orchestrators
+    # -------------------------------------------------------------- start and wait
 
-    async def start(self, request: web.Request) -> web.StreamResponse:
-        return await self._guard(request, self._start)
-
-    async def _start(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["functionName"]
-        instance_id = request.match_info.get("instanceId") or None
+    async def _start(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        """HandleStartOrchestratorRequestAsync."""
+        instance_id = values["instanceId"] or None
         fault = _faulted(request, self.backend, "start", instance_id)
         if fault is not None:
             return fault
         raw_input = await _json_body(request)
         if isinstance(raw_input, web.Response):
             return raw_input
-        iid = await self.backend.start_new(name, instance_id, raw_input)
+        iid = await self.backend.start_new(values["functionName"], instance_id, raw_input)
+        return await self._check_status_or_wait(request, iid)
+
+    async def _check_status_or_wait(self, request: web.Request, iid: str) -> web.StreamResponse:
+        """With both ``timeout`` and ``pollingInterval`` (double.TryParse, seconds):
+        WaitForCompletionOrCreateCheckStatusResponseAsync — Completed: 200 with the output;
+        Failed, Terminated, Canceled: the status (200); otherwise, or without them, 202."""
+        timeout = parse_seconds(request.query.get("timeout"))
+        interval = parse_seconds(request.query.get("pollingInterval"))
+        if timeout is None or interval is None:
+            return check_status_response(_origin(request), self.backend.hub_name, iid)
+        state = await self.backend.wait_for_completion(iid, timeout, interval)
+        if state is not None and state.status == RuntimeStatus.COMPLETED:
+            return web.json_response(parse_to_jtoken(state.output), status=200)
+        if state is not None and state.status in TERMINAL_STATUSES:
+            return await self._status_of(request, iid, fail_with_500=False)
         return check_status_response(_origin(request), self.backend.hub_name, iid)
 
-    # -------------------------------------------------------------- instances
+    # -------------------------------------------------------------- status and list
 
-    async def list_or_purge(self, request: web.Request) -> web.StreamResponse:
-        if request.method == "GET":
-            return await self._list(request)
-        return await self._purge_by_filter(request)
-
-    async def _list(self, request: web.Request) -> web.StreamResponse:
-        fault = _faulted(request, self.backend, "list", None)
+    async def _status(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        instance_id = values["instanceId"]
+        fault = _faulted(request, self.backend, "status", instance_id)
         if fault is not None:
             return fault
-        statuses = self._statuses(request)
-        states = await self.backend.list_states(
-            instance_id_prefix=request.query.get("instanceIdPrefix"),
-            created_from=_datetime_query(request, "createdTimeFrom"),
-            created_to=_datetime_query(request, "createdTimeTo"),
-            statuses=statuses,
-        )
-        show_input = _bool_query(request, "showInput", True)
-        start = int(request.headers.get("x-ms-continuation-token") or 0)
-        top = request.query.get("top")
-        page = states[start:]
-        token = None
-        if top is not None and top.isdigit() and int(top) > 0:
-            page = states[start : start + int(top)]
-            if start + int(top) < len(states):
-                token = str(start + int(top))
-        body = [
-            status_payload(s, show_input=show_input, show_history=False, show_history_output=False)
-            for s in page
-        ]
-        response = web.json_response(body, status=200)
-        if token is not None:
-            response.headers["x-ms-continuation-token"] = token
-        return response
+        return await self._status_of(request, instance_id)
 
-    @staticmethod
-    def _statuses(request: web.Request) -> frozenset[RuntimeStatus] | None:
-        names = [n for v in request.query.getall("runtimeStatus", []) for n in v.split(",")]
-        parsed = {s for s in (parse_runtime_status(n) for n in names) if s is not None}
-        return frozenset(parsed) or None
-
-    async def _purge_by_filter(self, request: web.Request) -> web.StreamResponse:
-        created_from = _datetime_query(request, "createdTimeFrom")
-        if created_from is None:
-            return web.json_response(
-                "Please provide value for 'createdTimeFrom' parameter.", status=400
-            )
-        created_to = _datetime_query(request, "createdTimeTo") or datetime.now(timezone.utc)
-        states = await self.backend.list_states(
-            created_from=created_from, created_to=created_to, statuses=self._statuses(request)
-        )
-        deleted = 0
-        for state in states:
-            if await self.backend.purge(state.instance_id):
-                deleted += 1
-        if deleted == 0:
-            return empty_response(404)
-        return web.json_response({"instancesDeleted": deleted}, status=200)
-
-    async def _instance(
-        self, request: web.Request, operation: str, instance_id: str
-    ) -> InstanceState | web.StreamResponse:
-        """The instance an operation acts on, or the answer instead: an injected fault, or
-        the host's empty 404 when there is no such instance."""
-        fault = _faulted(request, self.backend, operation, instance_id)
-        if fault is not None:
-            return fault
+    async def _status_of(
+        self, request: web.Request, instance_id: str, *, fail_with_500: bool | None = None
+    ) -> web.StreamResponse:
+        """HandleGetStatusRequestAsync(instanceId): 404 empty; in progress 202 with Location
+        and Retry-After: 5; Failed 200 (500 with returnInternalServerErrorOnFailure); else 200."""
         state = await self.backend.get_state(instance_id)
-        return empty_response(404) if state is None else state
-
-    async def instance(self, request: web.Request) -> web.StreamResponse:
-        if request.method == "GET":
-            return await self._status(request)
-        return await self._purge(request)
-
-    async def _status(self, request: web.Request) -> web.StreamResponse:
-        instance_id = request.match_info["instanceId"]
-        state = await self._instance(request, "status", instance_id)
-        if isinstance(state, web.StreamResponse):
-            return state
+        if state is None:
+            return empty_response(404)
         body = status_payload(
             state,
             show_input=_bool_query(request, "showInput", True),
@@ -236,125 +199,141 @@ class DurableRoutes:
             response.headers["Location"] = str(request.url)
             response.headers["Retry-After"] = "5"
             return response
-        status = 200
-        if state.status == RuntimeStatus.FAILED and _bool_query(
-            request, "returnInternalServerErrorOnFailure", False
-        ):
-            status = 500
-        return web.json_response(body, status=status)
+        if fail_with_500 is None:
+            fail_with_500 = _bool_query(request, "returnInternalServerErrorOnFailure", False)
+        failed = state.status == RuntimeStatus.FAILED and fail_with_500
+        return web.json_response(body, status=500 if failed else 200)
 
-    async def _purge(self, request: web.Request) -> web.StreamResponse:
-        instance_id = request.match_info["instanceId"]
-        state = await self._instance(request, "purge", instance_id)
-        if isinstance(state, web.StreamResponse):
-            return state
-        if state.status in IN_PROGRESS_STATUSES:
-            return web.json_response(
-                "Only orchestrations in a terminal state can be purged, but the orchestration "
-                f"with instance ID {instance_id} has status {state.status.value}",
-                status=412,
-            )
-        deleted = await self.backend.purge(instance_id)
-        return web.json_response({"instancesDeleted": int(deleted)}, status=200)
-
-    async def operation(self, request: web.Request) -> web.StreamResponse:
-        return await self._guard(request, self._operation)
-
-    async def _operation(self, request: web.Request) -> web.StreamResponse:
-        instance_id = request.match_info["instanceId"]
-        operation = request.match_info["operation"].lower()
-        reason = request.query.get("reason")
-        if operation in ("terminate", "suspend", "resume"):
-            fault = _faulted(request, self.backend, operation, instance_id)
-            if fault is not None:
-                return fault
-            act = {
-                "terminate": self.backend.terminate,
-                "suspend": self.backend.suspend,
-                "resume": self.backend.resume,
-            }[operation]
-            outcome = await act(instance_id, reason)
-            return empty_response({"accepted": 202, "not_found": 404, "gone": 410}[outcome.value])
-        if operation == "rewind":
-            return await self._rewind(instance_id)
-        if operation == "restart":
-            return await self._restart(request, instance_id)
-        return empty_response(404)
-
-    async def _rewind(self, instance_id: str) -> web.StreamResponse:
-        state = await self.backend.get_state(instance_id)
-        if state is None:
-            return web.json_response(
-                f'No orchestration with instance ID "${instance_id}" found.', status=404
-            )
-        if state.status != RuntimeStatus.FAILED:
-            return web.json_response(
-                f"This orchestration has status {state.status.value}, but only orchestrations "
-                'in the "Failed" state can be rewound.',
-                status=412,
-            )
-        return error_response(
-            501,
-            "Rewind is not supported by the underlying storage provider.",
-            exception_message="devhost does not implement rewind",
-            exception_type="System.NotImplementedException",
+    async def _list(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        """HandleGetStatusRequestAsync(): one page (``top``, default 100) and always the
+        ``x-ms-continuation-token`` header, empty after the last page."""
+        fault = _faulted(request, self.backend, "list", None)
+        if fault is not None:
+            return fault
+        page_size = parse_int(request.query.get("top"))
+        if page_size is None or page_size < 1:
+            # What Table storage makes of top <= 0 is not pinned down here: the default.
+            page_size = DEFAULT_PAGE_SIZE
+        states, token = await self.backend.list_page(
+            page_size=page_size,
+            continuation_token=request.headers.get(CONTINUATION_HEADER) or None,
+            instance_id_prefix=request.query.get("instanceIdPrefix"),
+            created_from=parse_datetime(request.query.get("createdTimeFrom")),
+            created_to=parse_datetime(request.query.get("createdTimeTo")),
+            statuses=parse_enum(request.query.getall("runtimeStatus", []), RUNTIME_STATUS_NAMES),
         )
+        show_input = _bool_query(request, "showInput", True)
+        body = [
+            status_payload(s, show_input=show_input, show_history=False, show_history_output=False)
+            for s in states
+        ]
+        response = web.json_response(body, status=200)
+        response.headers[CONTINUATION_HEADER] = token or ""
+        return response
 
-    async def _restart(self, request: web.Request, instance_id: str) -> web.StreamResponse:
+    # -------------------------------------------------------------- purge
+
+    async def _purge(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        """HandleDeleteHistoryByIdRequestAsync: absent 404; otherwise purged whatever its
+        status, 200 ``{"instancesDeleted": 1}``."""
+        instance_id = values["instanceId"]
+        fault = _faulted(request, self.backend, "purge", instance_id)
+        if fault is not None:
+            return fault
+        if await self.backend.get_state(instance_id) is None:
+            return empty_response(404)
+        return purge_result(int(await self.backend.purge(instance_id)))
+
+    async def _purge_by_filter(
+        self, request: web.Request, values: dict[str, str]
+    ) -> web.StreamResponse:
+        """HandleDeleteHistoryWithFiltersRequestAsync: createdTimeFrom required (400, a JSON
+        string), createdTimeTo defaults to now; nothing deleted is an empty 404."""
+        created_from = parse_datetime(request.query.get("createdTimeFrom"))
+        if created_from is None:
+            return web.json_response(
+                "Please provide value for 'createdTimeFrom' parameter.", status=400
+            )
+        deleted = await self.backend.purge_by_filter(
+            created_from,
+            parse_datetime(request.query.get("createdTimeTo")) or datetime.now(timezone.utc),
+            parse_enum(request.query.getall("runtimeStatus", []), ORCHESTRATION_STATUS_NAMES),
+        )
+        return empty_response(404) if deleted == 0 else purge_result(deleted)
+
+    # -------------------------------------------------------------- operations
+
+    async def _control(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        """Handle{Terminate,Suspend,Resume}InstanceRequestAsync: 404, 410 when completed,
+        else the client call (whose refusal is a 500), 202."""
+        instance_id = values["instanceId"]
+        operation = values["action"]
+        fault = _faulted(request, self.backend, operation, instance_id)
+        if fault is not None:
+            return fault
+        act = {
+            "terminate": self.backend.terminate,
+            "suspend": self.backend.suspend,
+            "resume": self.backend.resume,
+        }[operation]
+        outcome = await act(instance_id, request.query.get("reason"))
+        return empty_response(_OUTCOME_STATUS[outcome])
+
+    async def _rewind(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        """HandleRewindInstanceRequestAsync (see DurableBackend.rewind)."""
+        outcome = await self.backend.rewind(values["instanceId"], request.query.get("reason"))
+        return empty_response(_OUTCOME_STATUS[outcome])
+
+    async def _restart(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        """HandleRestartInstanceRequestAsync: restartWithNewInstanceId (bool.TryParse, default
+        true); an absent instance is 400; then the check-status answer or the wait."""
         new_id_wanted = _bool_query(request, "restartWithNewInstanceId", True)
         try:
-            iid = await self.backend.restart(instance_id, new_instance_id_wanted=new_id_wanted)
-        except OrchestrationAlreadyExistsError as exc:
-            return error_response(
-                409,
-                "A non-terminal instance with this instance ID already exists.",
-                exception_message=str(exc),
-                exception_type=exc.exception_type,
+            iid = await self.backend.restart(
+                values["instanceId"], new_instance_id_wanted=new_id_wanted
             )
-        if iid is None:
+        except InstanceNotFoundError as exc:
             return error_response(
                 400,
                 "InstanceId does not match a valid orchestration instance.",
-                exception_message=f"No instance with ID '{instance_id}' was found.",
-                exception_type="System.ArgumentException",
+                exception_message=str(exc),
+                exception_type=exc.exception_type,
             )
-        return check_status_response(_origin(request), self.backend.hub_name, iid)
+        return await self._check_status_or_wait(request, iid)
 
-    async def raise_event(self, request: web.Request) -> web.StreamResponse:
-        instance_id = request.match_info["instanceId"]
-        state = await self._instance(request, "raise_event", instance_id)
-        if isinstance(state, web.StreamResponse):
-            return state
-        if state.status.value in ("Failed", "Canceled", "Terminated", "Completed"):
+    async def _raise_event(
+        self, request: web.Request, values: dict[str, str]
+    ) -> web.StreamResponse:
+        """HandleRaiseEventRequestAsync: 404; 410 when completed; 400 unless the content type
+        is application/json; 400 "Invalid JSON content" for a body that is not JSON, an empty
+        one included; 202."""
+        instance_id = values["instanceId"]
+        fault = _faulted(request, self.backend, "raise_event", instance_id)
+        if fault is not None:
+            return fault
+        state = await self.backend.get_state(instance_id)
+        if state is None:
+            return empty_response(404)
+        if state.status in TERMINAL_STATUSES:
             return empty_response(410)
         if request.content_type.lower() != "application/json":
             return error_response(400, "Only application/json request content is supported")
-        raw = await _json_body(request)
+        raw = await _json_body(request, empty_allowed=False)
         if isinstance(raw, web.Response):
             return raw
         outcome = await self.backend.raise_event(
-            instance_id, request.match_info["eventName"], orchestrator_input(raw)
+            instance_id, values["eventName"], orchestrator_input(raw)
         )
-        return empty_response({"accepted": 202, "not_found": 404, "gone": 410}[outcome.value])
+        return empty_response(_OUTCOME_STATUS[outcome])
 
-    async def not_found(self, request: web.Request) -> web.StreamResponse:
-        return empty_response(404)
+    async def _entities(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
+        return error_response(501, "devhost does not support Durable Entities")
 
 
 def add_routes(app: web.Application, backend: DurableBackend) -> None:
-    """Mount the handlers under both the RPC and the public webhook prefixes."""
+    """Send everything under the RPC and the public webhook base paths to one handler."""
     routes = DurableRoutes(backend)
     for base in (RPC_PATH, WEBHOOK_PATH):
-        router = app.router
-        router.add_post(base + "/orchestrators/{functionName}", routes.start)
-        router.add_post(base + "/orchestrators/{functionName}/", routes.start)
-        router.add_post(base + "/orchestrators/{functionName}/{instanceId}", routes.start)
-        router.add_route("GET", base + "/instances", routes.list_or_purge)
-        router.add_route("GET", base + "/instances/", routes.list_or_purge)
-        router.add_route("DELETE", base + "/instances", routes.list_or_purge)
-        router.add_route("DELETE", base + "/instances/", routes.list_or_purge)
-        router.add_route("GET", base + "/instances/{instanceId}", routes.instance)
-        router.add_route("DELETE", base + "/instances/{instanceId}", routes.instance)
-        router.add_post(base + "/instances/{instanceId}/raiseEvent/{eventName}", routes.raise_event)
-        router.add_post(base + "/instances/{instanceId}/{operation}", routes.operation)
+        app.router.add_route("*", base, routes.handle)
+        app.router.add_route("*", base + "/{tail:.*}", routes.handle)
     logger.debug("durable routes mounted for hub %r", backend.hub_name)

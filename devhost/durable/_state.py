@@ -61,6 +61,8 @@ class InstanceState:
     activities: list[PendingActivity] = field(default_factory=list)
     retries: dict[int, RetryPlan] = field(default_factory=dict)
     retry_timers: dict[int, int] = field(default_factory=dict)
+    # A Failed instance keeps its row from before the failing episode, for rewind.
+    rewind_point: str | None = None
 
     def to_json(self) -> str:
         body = asdict(self)

@@ -42,11 +42,22 @@ NON_RUNNING_DEDUPE_STATUSES = frozenset(
 # Statuses for which GET status answers 202 with a Location header.
 IN_PROGRESS_STATUSES = NON_RUNNING_DEDUPE_STATUSES
 
+# DurableClient.IsOrchestrationSuspendable: SuspendAsync refuses any other status.
+SUSPENDABLE_STATUSES = frozenset(
+    {RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.CONTINUED_AS_NEW}
+)
 
-def parse_runtime_status(text: str) -> RuntimeStatus | None:
-    """The status named ``text`` (case-insensitive, like .NET ``Enum.TryParse``), else None."""
-    lowered = text.strip().lower()
-    for status in RuntimeStatus:
-        if status.value.lower() == lowered:
-            return status
-    return None
+# OrchestrationRuntimeStatus (and DurableTask.Core OrchestrationStatus) numbers: query strings
+# may name a status by number (Enum.TryParse). "Unknown" (-1) exists only in the former.
+STATUS_NUMBERS: dict[RuntimeStatus, int] = {
+    RuntimeStatus.RUNNING: 0,
+    RuntimeStatus.COMPLETED: 1,
+    RuntimeStatus.CONTINUED_AS_NEW: 2,
+    RuntimeStatus.FAILED: 3,
+    RuntimeStatus.CANCELED: 4,
+    RuntimeStatus.TERMINATED: 5,
+    RuntimeStatus.PENDING: 6,
+    RuntimeStatus.SUSPENDED: 7,
+}
+ORCHESTRATION_STATUS_NAMES = {status.value: number for status, number in STATUS_NUMBERS.items()}
+RUNTIME_STATUS_NAMES = {**ORCHESTRATION_STATUS_NAMES, "Unknown": -1}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from devhost import NcrontabSchedule, ScheduleError
 
-START = datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC)  # a Monday
+START = datetime(2024, 1, 1, 0, 0, 0, tzinfo=timezone.utc)  # a Monday
 
 
 def occurrences(expression: str, count: int, start: datetime = START) -> list[datetime]:
@@ -26,7 +26,7 @@ def occurrences(expression: str, count: int, start: datetime = START) -> list[da
 
 
 def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=timezone.utc)  # type: ignore[misc]
 
 
 # The examples table of the timer trigger documentation.
@@ -113,7 +113,7 @@ def test_next_is_the_first_matching_second_after_start(
 ) -> None:
     """Brute force agrees: next_after is strictly later, matches, and nothing matches between."""
     schedule = NcrontabSchedule.parse(f"{seconds} {minutes} * * * *")
-    start = start.replace(tzinfo=UTC)
+    start = start.replace(tzinfo=timezone.utc)
     found = schedule.next_after(start)
     assert found is not None
     assert found > start

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devhost import HostConfigError, run_devhost
-from devhost._settings import HostConfig, load_local_settings
+from devhost._settings import HostConfig, load_local_settings, resolve_hub_name
 from tests.devhost.conftest import app_file
 
 
@@ -99,3 +99,47 @@ async def test_settings_and_embedded_redis_url_are_removed_after_exit() -> None:
         assert os.environ["DEVHOST_TEST_FROM_SETTINGS"] == "from-local-settings"
     assert "DEVHOST_TEST_FROM_SETTINGS" not in os.environ
     assert os.environ.get("REDIS_URL") != running.redis_url
+
+
+@pytest.mark.parametrize(
+    ("configured", "environ", "expected"),
+    [
+        (None, {}, "TestHubName"),
+        (None, {"WEBSITE_SITE_NAME": "my-app-01"}, "myapp01"),
+        (None, {"WEBSITE_SITE_NAME": "9lives"}, "t9lives"),
+        (None, {"WEBSITE_SITE_NAME": "a-"}, "aHub"),
+        (None, {"WEBSITE_SITE_NAME": "--"}, "DefaultTaskHub"),
+        ("%HUB%", {"HUB": "FromSetting"}, "FromSetting"),
+        ("MyHub", {"MyHub": "ignored"}, "MyHub"),
+    ],
+)
+def test_hub_name_is_resolved_as_the_extension_does(
+    configured: str | None, environ: dict[str, str], expected: str
+) -> None:
+    # DurableTaskOptions.HubName / ResolveAppSettingOptions, AzureStorageOptions.IsSanitizedHubName
+    assert resolve_hub_name(configured, environ) == expected
+
+
+@pytest.mark.parametrize("configured", ["%MISSING%", "my-hub", "1hub", "ab"])
+def test_a_hub_name_the_extension_refuses_fails_the_start(configured: str) -> None:
+    # AzureStorageOptions.ValidateHubName
+    with pytest.raises(HostConfigError, match="should contain only alphanumeric characters"):
+        resolve_hub_name(configured, {})
+
+
+async def test_the_backend_gets_the_hub_from_an_app_setting(tmp_path: Path) -> None:
+    write(
+        tmp_path / "host.json",
+        {"version": "2.0", "extensions": {"durableTask": {"hubName": "%MY_HUB%"}}},
+    )
+    write(
+        tmp_path / "local.settings.json", {"IsEncrypted": False, "Values": {"MY_HUB": "Resolved"}}
+    )
+    (tmp_path / "function_app.py").write_text(
+        "import azure.durable_functions as df\napp = df.DFApp()\n", encoding="utf-8"
+    )
+    environ: dict[str, str] = {}
+    async with run_devhost(app_path=tmp_path / "function_app.py", environ=environ) as running:
+        assert running.backend.hub_name == "Resolved"
+        binding = json.loads(running.backend.client_binding(running.base_url))
+    assert binding["taskHubName"] == "Resolved"

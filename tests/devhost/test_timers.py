@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 
@@ -54,29 +54,29 @@ async def run_scheduler(
 
 
 async def test_fires_on_each_occurrence() -> None:
-    clock = FakeClock(datetime(2024, 1, 1, 0, 0, 3, tzinfo=UTC))
+    clock = FakeClock(datetime(2024, 1, 1, 0, 0, 3, tzinfo=timezone.utc))
     job = TimerJob("five", NcrontabSchedule.parse("0 */5 * * * *"))
     fired = await run_scheduler(job, clock, 3)
     assert [moment for moment, _ in fired] == [
-        datetime(2024, 1, 1, 0, minute, tzinfo=UTC) for minute in (5, 10, 15)
+        datetime(2024, 1, 1, 0, minute, tzinfo=timezone.utc) for minute in (5, 10, 15)
     ]
     assert [request.past_due for _, request in fired] == [False, False, False]
     assert fired[1][1].schedule_status["Next"] == "2024-01-01T00:15:00+00:00"
 
 
 async def test_run_on_startup_fires_first() -> None:
-    clock = FakeClock(datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC))
+    clock = FakeClock(datetime(2024, 1, 1, 0, 0, 0, tzinfo=timezone.utc))
     job = TimerJob("daily", NcrontabSchedule.parse("0 0 3 * * *"), run_on_startup=True)
     fired = await run_scheduler(job, clock, 2)
     assert [moment for moment, _ in fired] == [
-        datetime(2024, 1, 1, 0, 0, tzinfo=UTC),
-        datetime(2024, 1, 1, 3, 0, tzinfo=UTC),
+        datetime(2024, 1, 1, 0, 0, tzinfo=timezone.utc),
+        datetime(2024, 1, 1, 3, 0, tzinfo=timezone.utc),
     ]
     assert fired[0][1].past_due is False
 
 
 async def test_a_late_wakeup_is_past_due_and_fires_once() -> None:
-    clock = FakeClock(datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC))
+    clock = FakeClock(datetime(2024, 1, 1, 0, 0, 0, tzinfo=timezone.utc))
     job = TimerJob("every_minute", NcrontabSchedule.parse("0 * * * * *"))
 
     async def oversleep(seconds: float) -> None:  # the laptop slept for 3 more minutes
@@ -99,7 +99,7 @@ async def test_a_late_wakeup_is_past_due_and_fires_once() -> None:
 
 
 async def test_a_failing_timer_keeps_its_schedule() -> None:
-    clock = FakeClock(datetime(2024, 1, 1, tzinfo=UTC))
+    clock = FakeClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
     job = TimerJob("flaky", NcrontabSchedule.parse("*/1 * * * * *"))
     calls = 0
     done = asyncio.Event()

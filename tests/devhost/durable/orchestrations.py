@@ -31,6 +31,8 @@ RENAMED = "renamed_orchestrator"
 MISSING_ACTIVITY = "missing_activity"
 BUFFERED_EVENT = "buffered_event"
 ASYNC_ACTIVITY = "async_activity_caller"
+REWINDABLE = "rewindable"
+REWINDABLE_PARENT = "rewindable_parent"
 
 HELLO = "say_hello"
 ASYNC_HELLO = "say_hello_async"
@@ -170,6 +172,21 @@ def build_functions() -> list[func.Function]:
     @app.orchestration_trigger(context_name="context")
     def async_activity_caller(context: Context) -> Orchestration:
         return (yield context.call_activity(ASYNC_HELLO, context.get_input()))
+
+    @app.orchestration_trigger(context_name="context")
+    def rewindable(context: Context) -> Orchestration:
+        before = yield context.call_activity(HELLO, "before")
+        flaky = yield context.call_activity(FLAKY, context.get_input())
+        return [before, flaky]
+
+    @app.orchestration_trigger(context_name="context")
+    def rewindable_parent(context: Context) -> Orchestration:
+        settings = context.get_input()
+        return (
+            yield context.call_sub_orchestrator(
+                REWINDABLE, settings, instance_id=f"{context.instance_id}-child"
+            )
+        )
 
     @app.activity_trigger(input_name="name")
     def say_hello(name: str) -> str:

@@ -66,39 +66,6 @@ async def test_client_raise_event_errors(served: Served) -> None:
         await served.client.raise_event("gone-ev", "go", 1)
 
 
-async def test_webhook_suspend_resume_codes(served: Served, http: aiohttp.ClientSession) -> None:
-    await served.client.start_new(o.WAIT_FOR_GO, "sr", None)
-    await wait_for_status(served.client, "sr", "Running")
-    async with http.post(served.webhook("instances/sr/suspend?reason=r")) as response:
-        assert response.status == 202
-    await wait_for_status(served.client, "sr", "Suspended")
-    async with http.get(served.webhook("instances/sr")) as response:
-        assert response.status == 202  # Suspended counts as in progress
-    async with http.post(served.webhook("instances/sr/resume?reason=r")) as response:
-        assert response.status == 202
-    await wait_for_status(served.client, "sr", "Running")
-    async with http.post(served.webhook("instances/nobody/suspend")) as response:
-        assert response.status == 404
-    await served.client.terminate("sr", "end")
-    await wait_for_status(served.client, "sr", "Terminated")
-    async with http.post(served.webhook("instances/sr/resume")) as response:
-        assert response.status == 410
-
-
-async def test_purge_single(served: Served, http: aiohttp.ClientSession) -> None:
-    await served.client.start_new(o.WAIT_FOR_GO, "purge-me", None)
-    await wait_for_status(served.client, "purge-me", "Running")
-    async with http.delete(served.webhook("instances/purge-me")) as response:
-        assert response.status == 412
-        assert "Only orchestrations in a terminal state can be purged" in await response.json()
-    await served.client.terminate("purge-me", "done")
-    await wait_for_status(served.client, "purge-me", "Terminated")
-    result = await served.client.purge_instance_history("purge-me")
-    assert result.instances_deleted == 1
-    assert not await served.client.get_status("purge-me")
-    assert (await served.client.purge_instance_history("purge-me")).instances_deleted == 0
-
-
 async def test_purge_by_filter(served: Served, http: aiohttp.ClientSession) -> None:
     for name in ("pf-1", "pf-2"):
         await served.client.start_new(o.ECHO, name, None)
@@ -134,37 +101,6 @@ async def test_list_and_query_instances(served: Served) -> None:
         created_time_from=datetime.now(timezone.utc) + timedelta(hours=1)
     )
     assert future == []
-
-
-async def test_list_pages_with_a_continuation_token(
-    served: Served, http: aiohttp.ClientSession
-) -> None:
-    for index in range(3):
-        await served.client.start_new(o.ECHO, f"page-{index}", None)
-    async with http.get(served.rpc("instances/?top=2")) as response:
-        first = await response.json()
-        token = response.headers["x-ms-continuation-token"]
-    async with http.get(
-        served.rpc("instances/?top=2"), headers={"x-ms-continuation-token": token}
-    ) as response:
-        second = await response.json()
-        assert "x-ms-continuation-token" not in response.headers
-    assert sorted(s["instanceId"] for s in first + second) == ["page-0", "page-1", "page-2"]
-
-
-async def test_rewind_is_honestly_unsupported(served: Served, http: aiohttp.ClientSession) -> None:
-    await served.client.start_new(o.FAILING, "rw", None)
-    await wait_for_status(served.client, "rw", "Failed")
-    async with http.post(served.webhook("instances/rw/rewind?reason=x")) as response:
-        assert response.status == 501
-        body = await response.json()
-    assert body["Message"] == "Rewind is not supported by the underlying storage provider."
-    await served.client.start_new(o.ECHO, "rw-ok", None)
-    await wait_for_status(served.client, "rw-ok", "Completed")
-    async with http.post(served.webhook("instances/rw-ok/rewind?reason=x")) as response:
-        assert response.status == 412
-    async with http.post(served.webhook("instances/nobody/rewind?reason=x")) as response:
-        assert response.status == 404
 
 
 async def test_restart_with_a_new_and_the_same_id(served: Served) -> None:
