@@ -120,6 +120,7 @@ def singleton(
         raise ValueError(f"retry_after must be whole seconds >= 0, not {retry_after!r}")
     if not isinstance(scope, str) and not callable(scope):
         raise TypeError(f"scope must be a str or a callable, not {scope!r}")
+    scope_of = _scope_factory(scope)
 
     def decorate(function: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, Any]]:
         if isinstance(function, FunctionBuilder):
@@ -131,7 +132,7 @@ def singleton(
             raise TypeError(f"@singleton decorates a function, not {function!r}")
         guard = _Guard(
             function,
-            scope=scope,
+            scope=scope_of(function),
             on_busy=on_busy,
             wait=0.0 if on_busy != "wait" else wait_s,
             name=name or f"{function.__module__}.{function.__qualname__}",
@@ -149,6 +150,17 @@ def singleton(
     return decorate
 
 
+def _scope_factory(
+    scope: str | Callable[..., object],
+) -> Callable[[Callable[..., Any]], Template | CallableScope]:
+    """Parse a template now (a bad one fails before any decoration); a callable is checked
+    against the decorated function's parameters once that is known."""
+    if isinstance(scope, str):
+        template = Template.parse(scope)
+        return lambda function: template
+    return lambda function: CallableScope(scope, inspect.signature(function).parameters)
+
+
 _UNKNOWN = object()
 
 
@@ -159,7 +171,7 @@ class _Guard:
         self,
         function: Callable[..., Any],
         *,
-        scope: str | Callable[..., object],
+        scope: Template | CallableScope,
         on_busy: OnBusy,
         wait: float | None,
         name: str,
@@ -169,11 +181,7 @@ class _Guard:
         self._function = function
         self._signature = inspect.signature(function)
         self._is_async = inspect.iscoroutinefunction(function)
-        self._scope = (
-            Template.parse(scope)
-            if isinstance(scope, str)
-            else CallableScope(scope, self._signature.parameters)
-        )
+        self._scope = scope
         self._on_busy = on_busy
         self._wait = wait
         self._name = name
