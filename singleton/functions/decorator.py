@@ -224,13 +224,11 @@ class _Guard:
         except LeaseLost as exc:
             if trigger.kind is not TriggerKind.HTTP:
                 raise
-            return problem(
-                503,
+            return _unavailable(
                 "lease-lost",
                 "The singleton lease was lost while the function ran",
                 f"{exc}; its work may not have been exclusive and its result was discarded",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-                scope=scope,
+                scope,
             )
 
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
@@ -281,14 +279,19 @@ class _Guard:
             logger.error("%s: @singleton is misconfigured: %s", self._name, exc)
             return problem(500, "misconfigured", "The singleton lease is not configured", str(exc))
         logger.warning("%s: no lease for scope %r, not run: %s", self._name, scope, exc)
-        return problem(
-            503,
+        return _unavailable(
             "lease-unavailable",
             "The singleton lease store is unavailable",
             f"{exc}; the function did not run, retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            scope=scope,
+            scope,
         )
+
+
+def _unavailable(slug: str, title: str, detail: str, scope: str) -> func.HttpResponse:
+    """A 503 problem: retry after a while (Redis back, or the lease store settled)."""
+    return problem(
+        503, slug, title, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, scope=scope
+    )
 
 
 async def _run_in_thread(

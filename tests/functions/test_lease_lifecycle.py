@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import azure.functions as func
 import pytest
@@ -15,6 +16,7 @@ from singleton import (
     InvalidScope,
     Lease,
     LeaseLost,
+    Leases,
     LeaseUnavailable,
     close_default_starter,
     current_lease,
@@ -30,6 +32,21 @@ def problem_of(response: func.HttpResponse) -> dict[str, object]:
     assert response.mimetype == "application/problem+json"
     body: dict[str, object] = json.loads(response.get_body())
     return body
+
+
+def http_and_queue_functions(leases: Leases, runs: list[str]) -> tuple[Any, Any]:
+    """An HTTP and a queue function scoped by ``{customerId}``; each run is appended to runs."""
+
+    @singleton("{customerId}", leases=lambda: leases)
+    async def build(req: func.HttpRequest) -> func.HttpResponse:
+        runs.append("http")
+        return func.HttpResponse("built")
+
+    @singleton("{customerId}", leases=lambda: leases)
+    async def handle(msg: func.QueueMessage) -> None:
+        runs.append("queue")
+
+    return build, handle
 
 
 @pytest.mark.parametrize("body", ["async", "sync"])
@@ -171,15 +188,7 @@ async def test_a_scope_the_trigger_cannot_fill_is_400_or_raises_and_nothing_runs
 ) -> None:
     leases = make_leases(wait=0)
     runs: list[str] = []
-
-    @singleton("{customerId}", leases=lambda: leases)
-    async def build(req: func.HttpRequest) -> func.HttpResponse:
-        runs.append("http")
-        return func.HttpResponse("built")
-
-    @singleton("{customerId}", leases=lambda: leases)
-    async def handle(msg: func.QueueMessage) -> None:
-        runs.append("queue")
+    build, handle = http_and_queue_functions(leases, runs)
 
     answer = await build(http_request(None, body={"other": 1}))
     assert answer.status_code == 400
@@ -196,15 +205,7 @@ async def test_redis_unreachable_is_503_or_raises_and_nothing_runs(
 ) -> None:
     leases = make_leases(url=f"redis://127.0.0.1:{free_port()}/0", wait=0)
     runs: list[str] = []
-
-    @singleton("{customerId}", leases=lambda: leases)
-    async def build(req: func.HttpRequest) -> func.HttpResponse:
-        runs.append("http")
-        return func.HttpResponse("built")
-
-    @singleton("{customerId}", leases=lambda: leases)
-    async def handle(msg: func.QueueMessage) -> None:
-        runs.append("queue")
+    build, handle = http_and_queue_functions(leases, runs)
 
     answer = await build(http_request("c1"))
     assert answer.status_code == 503
