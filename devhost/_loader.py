@@ -119,7 +119,7 @@ def resolve_app_reference(reference: str, cwd: Path) -> tuple[Path | None, str, 
     elif target.endswith(".py") or candidate.is_file():
         if not candidate.is_file():
             where = "in this folder" if target == APP_FILE else "at that path"
-            raise AppLoadError(f"no {candidate.name} {where} ({candidate}); {_WHAT_TO_PASS}")
+            raise AppLoadError(f"{candidate.name} not found {where} ({candidate}); {_WHAT_TO_PASS}")
         return candidate, candidate.stem, attribute or None
     return None, target, attribute or None
 

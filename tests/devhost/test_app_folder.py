@@ -42,8 +42,8 @@ def test_a_package_name_is_still_a_module(tmp_path: Path) -> None:
     ("reference", "message"),
     [
         (".", "has no function_app.py"),
-        ("function_app.py", "no function_app.py in this folder"),
-        ("elsewhere/app.py", "no app.py at that path"),
+        ("function_app.py", "function_app.py not found in this folder"),
+        ("elsewhere/app.py", "app.py not found at that path"),
     ],
 )
 def test_no_app_is_a_clear_error(tmp_path: Path, reference: str, message: str) -> None:
