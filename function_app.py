@@ -4,6 +4,8 @@
 * ``ProcessBatch`` / ``Monitor`` / ``AwaitApproval`` — example orchestrations to start.
 * ``StartMonitorOnSchedule`` — a timer that starts the monitor through the same starter,
   showing the library used from a non-HTTP trigger.
+* ``BuildReport`` — ``POST /api/reports/{customerId}``: ``@singleton`` on a plain function,
+  one report build per customer at a time (a concurrent POST for the same customer gets 409).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from examples import reports
 from examples.orchestrations import MONITOR
 from examples.orchestrations import blueprint as examples_blueprint
-from singleton import Outcome, default_starter
+from singleton import Outcome, default_starter, singleton
 from singleton.functions.http import blueprint as starter_blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -37,3 +40,11 @@ async def start_monitor_on_schedule(
     )
     if result.outcome is not Outcome.ALREADY_RUNNING:
         logging.getLogger(__name__).info("monitor start: %s", result.outcome.value)
+
+
+@app.function_name(reports.BUILD_REPORT)
+@app.route(route=reports.REPORT_ROUTE, methods=[func.HttpMethod.POST])
+@singleton("{customerId}", on_busy="fail")
+async def build_report(req: func.HttpRequest) -> func.HttpResponse:
+    """One report build per customer at a time; a concurrent one gets 409 + Retry-After."""
+    return await reports.build_report(req)

@@ -41,6 +41,7 @@ Not enforced locally: HTTP auth levels (function/admin keys), as with Core Tools
 EPILOG = """\
 examples:
   python -m devhost                              # ./function_app.py on 127.0.0.1:7071
+  python -m devhost --app ../other-app           # ../other-app/function_app.py
   python -m devhost --port 7072 --store .durable.sqlite
   REDIS_URL=redis://127.0.0.1:6379/0 python -m devhost --app examples/function_app.py
   python -m devhost --app my_package.app:app --storage-latency 20
@@ -87,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--app",
         default="function_app.py",
-        help="the app: a file (function_app.py, the default), a module, or module:attribute; "
-        "host.json and local.settings.json are read from the file's folder",
+        help="the app: a folder with a function_app.py (like func start in that folder), a "
+        "file (function_app.py in the current folder, the default), a module, or "
+        "module:attribute; host.json and local.settings.json are read from the app's folder",
     )
     parser.add_argument(
         "--store",

@@ -25,6 +25,13 @@ from devhost._errors import AppLoadError
 
 logger = logging.getLogger(__name__)
 
+#: What the worker imports in the app's folder (the v2 programming model's script file).
+APP_FILE = "function_app.py"
+_WHAT_TO_PASS = (
+    "run python -m devhost in your Function App's folder, or pass --app FOLDER "
+    "(or FILE.py, MODULE, MODULE:ATTRIBUTE)"
+)
+
 DURABLE_TRIGGER_TYPES = frozenset({"orchestrationTrigger", "activityTrigger", "entityTrigger"})
 
 
@@ -96,12 +103,30 @@ def _find_app(module: ModuleType, attribute: str | None) -> func.FunctionRegiste
 
 
 def resolve_app_reference(reference: str, cwd: Path) -> tuple[Path | None, str, str | None]:
-    """Split ``path.py``, ``module`` or ``module:attribute`` into (file, module, attribute)."""
+    """Split a folder, ``path.py``, ``module`` or ``module:attribute`` into (file, module,
+    attribute); ``file`` is None for a module.
+
+    A folder means its ``function_app.py``, as ``func start`` runs the app in its folder. A
+    missing file or a folder without one is an ``AppLoadError`` saying what to pass instead.
+    """
     target, _, attribute = reference.partition(":")
     candidate = (cwd / target).resolve()
-    if target.endswith(".py") or candidate.is_file():
+    if candidate.is_dir():
+        if (candidate / APP_FILE).is_file():
+            return candidate / APP_FILE, Path(APP_FILE).stem, attribute or None
+        if not _looks_like_module(target, candidate):
+            raise AppLoadError(f"{candidate} has no {APP_FILE}; {_WHAT_TO_PASS}")
+    elif target.endswith(".py") or candidate.is_file():
+        if not candidate.is_file():
+            where = "in this folder" if target == APP_FILE else "at that path"
+            raise AppLoadError(f"{candidate.name} not found {where} ({candidate}); {_WHAT_TO_PASS}")
         return candidate, candidate.stem, attribute or None
     return None, target, attribute or None
+
+
+def _looks_like_module(target: str, folder: Path) -> bool:
+    """A dotted name of an importable package (``--app my_package``), not a path."""
+    return "/" not in target and "\\" not in target and (folder / "__init__.py").is_file()
 
 
 def load_app(reference: str, *, cwd: Path) -> LoadedApp:
@@ -110,8 +135,6 @@ def load_app(reference: str, *, cwd: Path) -> LoadedApp:
     root = path.parent if path is not None else cwd
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    if path is not None and not path.is_file():
-        raise AppLoadError(f"function app file not found: {path}")
     try:
         module = _import_file(path) if path is not None else importlib.import_module(module_name)
     except Exception as exc:

@@ -1,7 +1,8 @@
 """durable-singleton: start Durable Functions orchestrations as true singletons.
 
 The public API is what ``__all__`` lists; every ``_module`` is private. The HTTP starter's
-Functions blueprint lives in :mod:`singleton.functions.http`.
+Functions blueprint lives in :mod:`singleton.functions.http`; ``@singleton`` (one invocation
+per scope at a time, for any function) in :mod:`singleton.functions.decorator`.
 """
 
 from singleton._errors import (
@@ -9,6 +10,7 @@ from singleton._errors import (
     DurableError,
     InvalidInstanceId,
     InvalidOrchestratorName,
+    InvalidScope,
     LeaseBusy,
     LeaseError,
     LeaseLost,
@@ -22,6 +24,7 @@ from singleton._errors import (
 from singleton._redis import RedisSettings, create_redis_client
 from singleton._runtime import close_default_starter, create_starter, default_starter
 from singleton._settings import Settings
+from singleton.functions.decorator import current_lease, singleton
 from singleton.lease import Lease, LeasePolicy, Leases
 from singleton.starter import (
     Outcome,
@@ -37,6 +40,7 @@ __all__ = [
     "DurableError",
     "InvalidInstanceId",
     "InvalidOrchestratorName",
+    "InvalidScope",
     "Lease",
     "LeaseBusy",
     "LeaseError",
@@ -58,7 +62,9 @@ __all__ = [
     "close_default_starter",
     "create_redis_client",
     "create_starter",
+    "current_lease",
     "default_starter",
+    "singleton",
     "validate_instance_id",
     "validate_orchestrator_name",
 ]

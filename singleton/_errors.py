@@ -7,6 +7,8 @@ The hierarchy::
     ├── InvalidInstanceId           the host would reject the ID or the client would mangle it
     │                               (also ValueError)
     ├── InvalidOrchestratorName     not a valid Azure Functions name (also ValueError)
+    ├── InvalidScope                a @singleton scope the trigger's data cannot fill
+    │                               (also ValueError)
     ├── LeaseError                  the Redis lease
     │   ├── LeaseBusy               someone else holds it and kept it past our wait
     │   ├── LeaseUnavailable        Redis failed or is unreachable: nothing was acquired
@@ -53,6 +55,11 @@ class InvalidOrchestratorName(SingletonError, ValueError):
             "digits, '_' or '-'"
         )
         self.name = name
+
+
+class InvalidScope(SingletonError, ValueError):
+    """A ``@singleton`` scope could not be resolved from the trigger's data (a missing or empty
+    field, a value that is not text or a number); the function did not run."""
 
 
 class LeaseError(SingletonError):

@@ -2,4 +2,7 @@
 
 * :mod:`singleton.functions.http` — the HTTP starter's blueprint
   (``POST /api/orchestrators/{functionName}/{instanceId}``).
+* :mod:`singleton.functions.decorator` — ``@singleton(scope, on_busy=...)``: one invocation per
+  scope at a time for any trigger (``_scope.py`` parses scopes, ``_trigger.py`` reads the
+  trigger's data).
 """

@@ -9,6 +9,7 @@ PUBLIC = {
     "DurableError",
     "InvalidInstanceId",
     "InvalidOrchestratorName",
+    "InvalidScope",
     "Lease",
     "LeaseBusy",
     "LeaseError",
@@ -30,7 +31,9 @@ PUBLIC = {
     "close_default_starter",
     "create_redis_client",
     "create_starter",
+    "current_lease",
     "default_starter",
+    "singleton",
     "validate_instance_id",
     "validate_orchestrator_name",
 }
@@ -46,6 +49,10 @@ def test_all_is_the_public_api_sorted() -> None:
 def test_every_error_is_a_singleton_error() -> None:
     errors = [getattr(singleton, n) for n in PUBLIC if n.endswith(("Error", "Failed", "Rejected"))]
     errors += [singleton.LeaseBusy, singleton.LeaseLost, singleton.LeaseUnavailable]
-    errors += [singleton.InvalidInstanceId, singleton.ReplicasNotAcknowledged]
+    errors += [
+        singleton.InvalidInstanceId,
+        singleton.InvalidScope,
+        singleton.ReplicasNotAcknowledged,
+    ]
     for error in errors:
         assert issubclass(error, singleton.SingletonError), error

@@ -1,0 +1,330 @@
+"""``@singleton``: one invocation per scope at a time, for any Azure Functions Python function.
+
+    @app.route(route="reports/{customerId}", methods=["POST"])
+    @singleton("{customerId}", on_busy="fail")
+    async def build_report(req: func.HttpRequest) -> func.HttpResponse:
+        ...  # never runs twice at once for one customerId, across every process sharing Redis
+
+What WebJobs' ``[Singleton]`` is for C#: a Redis lease named after the function and the scope
+is taken before the body runs, renewed while it runs (``Leases.hold``) and released after it.
+
+Placement: directly above ``def``, beneath the trigger and binding decorators. The returned
+function has the body's signature and annotations (``functools.wraps``), so azure-functions
+indexes it with the same bindings and the worker binds the same parameters; it is always a
+coroutine function, so the lease's Redis calls run on the worker's event loop. A sync body
+runs in a thread meanwhile (the loop's default executor) and never blocks the loop.
+
+Busy scopes (``on_busy``):
+
+=======  ==========================================================================
+wait     (default) wait up to ``wait`` seconds (default ``SINGLETON_LEASE_WAIT``),
+         then as ``fail``
+fail     HTTP: 409 problem+json with ``Retry-After``; other triggers: raise
+         ``LeaseBusy``, so the host retries the message under its own policy
+skip     HTTP: 409 at once; other triggers: return None without running (logged)
+=======  ==========================================================================
+
+Fail closed: a body never runs without its lease. Redis unreachable: HTTP 503 (``Retry-After``),
+other triggers raise ``LeaseUnavailable``. A scope the trigger's data cannot fill: HTTP 400,
+other triggers raise ``InvalidScope``. A lease lost while the body runs (renewal refused): an
+async body is cancelled; a sync body cannot be stopped, so it is waited for and its result
+discarded; either way the invocation fails with ``LeaseLost`` (HTTP: 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from contextvars import ContextVar
+from typing import Any, Literal, ParamSpec, TypeAlias
+
+import azure.functions as func
+from azure.functions.decorators.function_app import FunctionBuilder
+
+from singleton._errors import (
+    ConfigurationError,
+    InvalidScope,
+    LeaseBusy,
+    LeaseLost,
+    LeaseUnavailable,
+)
+from singleton._runtime import default_leases
+from singleton.functions._scope import CallableScope, Template
+from singleton.functions._trigger import (
+    Trigger,
+    TriggerKind,
+    declared_trigger,
+    find_trigger,
+    trigger_lookup,
+)
+from singleton.functions.http import RETRY_AFTER_SECONDS, problem
+from singleton.lease import Lease, Leases
+from singleton.lease._policy import Duration, seconds
+
+__all__ = ["OnBusy", "current_lease", "singleton"]
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+OnBusy: TypeAlias = Literal["wait", "fail", "skip"]
+_ON_BUSY = ("wait", "fail", "skip")
+
+#: The lease the running ``@singleton`` body holds; copied into a sync body's thread.
+_current_lease: ContextVar[Lease | None] = ContextVar("singleton_current_lease", default=None)
+
+
+def current_lease() -> Lease | None:
+    """The lease held for the running ``@singleton`` function (``.fence`` for fenced writes,
+    ``.name``), or None outside one."""
+    return _current_lease.get()
+
+
+def singleton(
+    scope: str | Callable[..., object] = "",
+    *,
+    on_busy: OnBusy = "wait",
+    wait: Duration | None = None,
+    name: str | None = None,
+    retry_after: int = 1,
+    leases: Callable[[], Leases] = default_leases,
+) -> Callable[[Callable[P, Any]], Callable[P, Coroutine[Any, Any, Any]]]:
+    """One invocation per ``scope`` at a time, across every process sharing the Redis.
+
+    scope:       a binding expression (``"{customerId}"``, filled from the trigger's data), ``""``
+                 for one scope for the whole function, or a callable given the function's
+                 arguments it names (``lambda msg: msg.get_json()["customerId"]``).
+    on_busy:     ``"wait"``, ``"fail"`` or ``"skip"`` (see the module's docstring).
+    wait:        with ``"wait"``: seconds (or a timedelta) to wait for a busy scope; default
+                 the lease policy's (``SINGLETON_LEASE_WAIT``).
+    name:        the lease's name for this function (default ``module.qualname`` of the body);
+                 functions given the same name share their scopes.
+    retry_after: the ``Retry-After`` seconds of an HTTP 409 from ``"wait"``/``"fail"``.
+    leases:      where leases come from (default: the process's, from the app settings).
+    """
+    if on_busy not in _ON_BUSY:
+        raise ValueError(f"on_busy must be one of {_ON_BUSY}, not {on_busy!r}")
+    wait_s: float | None = None
+    if wait is not None:
+        if on_busy != "wait":
+            raise ValueError(f"wait= applies to on_busy='wait' only, not {on_busy!r}")
+        wait_s = seconds(wait, what="wait")
+        if wait_s < 0:
+            raise ValueError(f"wait must be >= 0, not {wait!r}")
+    if name is not None and (not isinstance(name, str) or not name or ":" in name):
+        raise ValueError(f"name must be a non-empty str without ':', not {name!r}")
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+        raise ValueError(f"retry_after must be whole seconds >= 0, not {retry_after!r}")
+    if not isinstance(scope, str) and not callable(scope):
+        raise TypeError(f"scope must be a str or a callable, not {scope!r}")
+    scope_of = _scope_factory(scope)
+
+    def decorate(function: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, Any]]:
+        if isinstance(function, FunctionBuilder):
+            raise TypeError(
+                "@singleton must be placed directly above def, beneath the trigger and "
+                "binding decorators"
+            )
+        if not inspect.isfunction(function):
+            raise TypeError(f"@singleton decorates a function, not {function!r}")
+        guard = _Guard(
+            function,
+            scope=scope_of(function),
+            on_busy=on_busy,
+            wait=0.0 if on_busy != "wait" else wait_s,
+            name=name or f"{function.__module__}.{function.__qualname__}",
+            retry_after=retry_after,
+            leases=leases,
+        )
+
+        @functools.wraps(function)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return await guard.invoke(args, kwargs)
+
+        guard.wrapper = guarded
+        return guarded
+
+    return decorate
+
+
+def _scope_factory(
+    scope: str | Callable[..., object],
+) -> Callable[[Callable[..., Any]], Template | CallableScope]:
+    """Parse a template now (a bad one fails before any decoration); a callable is checked
+    against the decorated function's parameters once that is known."""
+    if isinstance(scope, str):
+        template = Template.parse(scope)
+        return lambda function: template
+    return lambda function: CallableScope(scope, inspect.signature(function).parameters)
+
+
+_UNKNOWN = object()
+
+
+class _Guard:
+    """The lease around one decorated function's invocations."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        scope: Template | CallableScope,
+        on_busy: OnBusy,
+        wait: float | None,
+        name: str,
+        retry_after: int,
+        leases: Callable[[], Leases],
+    ) -> None:
+        self._function = function
+        self._signature = inspect.signature(function)
+        self._is_async = inspect.iscoroutinefunction(function)
+        self._scope = scope
+        self._on_busy = on_busy
+        self._wait = wait
+        self._name = name
+        self._retry_after = retry_after
+        self._leases = leases
+        self._blob_path: object = _UNKNOWN
+        self.wrapper: Callable[..., Any] = function
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        bound = self._signature.bind(*args, **kwargs)
+        trigger = find_trigger(bound.arguments)
+        try:
+            scope = self._resolve(trigger, bound.arguments)
+        except InvalidScope as exc:
+            logger.warning("%s: not run, its scope cannot be resolved: %s", self._name, exc)
+            if trigger.kind is TriggerKind.HTTP:
+                return problem(
+                    400, "invalid-scope", "The singleton scope cannot be resolved", str(exc)
+                )
+            raise
+        entered = False
+        try:
+            async with self._leases().hold(
+                f"function:{self._name}:{scope}", wait=self._wait
+            ) as lease:
+                entered = True
+                token = _current_lease.set(lease)
+                try:
+                    return await self._run(bound.args, bound.kwargs)
+                finally:
+                    _current_lease.reset(token)
+        except LeaseBusy:
+            if entered:
+                raise  # the body's own
+            return self._busy(trigger, scope)
+        except (LeaseUnavailable, ConfigurationError) as exc:
+            if entered:
+                raise
+            return self._unguarded(trigger, scope, exc)
+        except LeaseLost as exc:
+            if trigger.kind is not TriggerKind.HTTP:
+                raise
+            return _unavailable(
+                "lease-lost",
+                "The singleton lease was lost while the function ran",
+                f"{exc}; its work may not have been exclusive and its result was discarded",
+                scope,
+            )
+
+    def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
+        if isinstance(self._scope, CallableScope):
+            return self._scope.resolve(arguments)
+        if not self._scope.names:
+            return self._scope.text
+        return self._scope.render(trigger_lookup(trigger, self._declared_blob_path))
+
+    def _declared_blob_path(self) -> str | None:
+        if self._blob_path is _UNKNOWN:
+            binding = declared_trigger(self.wrapper)
+            path = None if binding is None else binding.get("path")
+            self._blob_path = path if isinstance(path, str) else None
+            logger.debug("%s: blob trigger path %r", self._name, self._blob_path)
+        return self._blob_path if isinstance(self._blob_path, str) else None
+
+    async def _run(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        if self._is_async:
+            return await self._function(*args, **kwargs)
+        return await _run_in_thread(self._function, args, kwargs, self._name)
+
+    def _busy(self, trigger: Trigger, scope: str) -> func.HttpResponse | None:
+        if trigger.kind is TriggerKind.HTTP:
+            skipping = self._on_busy == "skip"
+            return problem(
+                409,
+                "scope-busy",
+                "Another invocation holds this scope",
+                f"{self._name} is running for scope {scope!r}; this request was not run",
+                headers=None if skipping else {"Retry-After": str(self._retry_after)},
+                scope=scope,
+            )
+        if self._on_busy == "skip":
+            logger.info("%s: scope %r is busy; skipped this invocation", self._name, scope)
+            return None
+        raise LeaseBusy(
+            f"{self._name}: scope {scope!r} is held by another invocation; not run "
+            "(the host retries it under its own policy)"
+        )
+
+    def _unguarded(
+        self, trigger: Trigger, scope: str, exc: LeaseUnavailable | ConfigurationError
+    ) -> func.HttpResponse:
+        if trigger.kind is not TriggerKind.HTTP:
+            raise exc
+        if isinstance(exc, ConfigurationError):
+            logger.error("%s: @singleton is misconfigured: %s", self._name, exc)
+            return problem(500, "misconfigured", "The singleton lease is not configured", str(exc))
+        logger.warning("%s: no lease for scope %r, not run: %s", self._name, scope, exc)
+        return _unavailable(
+            "lease-unavailable",
+            "The singleton lease store is unavailable",
+            f"{exc}; the function did not run, retry later",
+            scope,
+        )
+
+
+def _unavailable(slug: str, title: str, detail: str, scope: str) -> func.HttpResponse:
+    """A 503 problem: retry after a while (Redis back, or the lease store settled)."""
+    return problem(
+        503, slug, title, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, scope=scope
+    )
+
+
+async def _run_in_thread(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], name: str
+) -> Any:
+    """Run a sync body in the loop's default executor, with the caller's context variables.
+
+    A thread cannot be cancelled: if this task is (the lease was lost, or the host gave up),
+    the body is waited for before the cancellation goes on, so the hold never ends while the
+    body still runs."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, _call_in_thread, function, args, kwargs)
+    future = asyncio.get_running_loop().run_in_executor(None, call)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        logger.error("%s: cancelled while its sync body runs; waiting for it to end", name)
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                continue
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("%s: its sync body then failed: %r", name, future.exception())
+        raise
+
+
+def _call_in_thread(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Any:
+    # As the worker does for sync functions: tag this thread with the invocation, so the
+    # body's logs are correlated with it (possible when the function takes a Context).
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, func.Context):
+            value.thread_local_storage.invocation_id = value.invocation_id  # type: ignore[attr-defined]
+    return function(*args, **kwargs)
