@@ -7,24 +7,33 @@ Functions blueprint lives in :mod:`singleton.functions.http`.
 from singleton._errors import (
     ConfigurationError,
     DurableError,
+    IdempotencyKeyReused,
+    IdempotentRequestInFlight,
     InvalidInstanceId,
     InvalidOrchestratorName,
+    InvalidStartOption,
     LeaseBusy,
     LeaseError,
     LeaseLost,
     LeaseUnavailable,
+    RaiseEventFailed,
     ReplicasNotAcknowledged,
     SingletonError,
     StartFailed,
     StartRejected,
     StatusReadFailed,
+    TerminateFailed,
+    TerminateTimedOut,
 )
 from singleton._redis import RedisSettings, create_redis_client
 from singleton._runtime import close_default_starter, create_starter, default_starter
 from singleton._settings import Settings
 from singleton.lease import Lease, LeasePolicy, Leases
 from singleton.starter import (
+    ConflictPolicy,
+    Event,
     Outcome,
+    ReusePolicy,
     RuntimeStatus,
     SingletonStarter,
     StartResult,
@@ -34,9 +43,14 @@ from singleton.starter import (
 
 __all__ = [
     "ConfigurationError",
+    "ConflictPolicy",
     "DurableError",
+    "Event",
+    "IdempotencyKeyReused",
+    "IdempotentRequestInFlight",
     "InvalidInstanceId",
     "InvalidOrchestratorName",
+    "InvalidStartOption",
     "Lease",
     "LeaseBusy",
     "LeaseError",
@@ -45,8 +59,10 @@ __all__ = [
     "LeaseUnavailable",
     "Leases",
     "Outcome",
+    "RaiseEventFailed",
     "RedisSettings",
     "ReplicasNotAcknowledged",
+    "ReusePolicy",
     "RuntimeStatus",
     "Settings",
     "SingletonError",
@@ -55,6 +71,8 @@ __all__ = [
     "StartRejected",
     "StartResult",
     "StatusReadFailed",
+    "TerminateFailed",
+    "TerminateTimedOut",
     "close_default_starter",
     "create_redis_client",
     "create_starter",
