@@ -191,14 +191,9 @@ def _idempotency_key(req: func.HttpRequest) -> str | None:
 def _answer(
     req: func.HttpRequest, client: DurableClient, result: StartResult, event_name: str | None
 ) -> func.HttpResponse:
-    links: dict[str, str] = client.get_client_response_links(  # type: ignore[attr-defined]
-        req, result.instance_id
-    )
-    status_uri = links["statusQueryGetUri"]
     headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
     if result.fence is not None:
         headers[FENCE_HEADER] = str(result.fence)
-    runtime_status = result.runtime_status.value if result.runtime_status else None
     outcome = result.outcome
     if outcome is Outcome.STARTED:
         response: func.HttpResponse = client.create_check_status_response(  # type: ignore[attr-defined]
@@ -206,6 +201,11 @@ def _answer(
         )
         response.headers.update(headers)
         return response
+    links: dict[str, str] = client.get_client_response_links(  # type: ignore[attr-defined]
+        req, result.instance_id
+    )
+    status_uri = links["statusQueryGetUri"]
+    runtime_status = result.runtime_status.value if result.runtime_status else None
     if outcome in (Outcome.USED_EXISTING, Outcome.EVENT_RAISED):
         body: dict[str, Any] = {**links, "runtimeStatus": runtime_status}
         if outcome is Outcome.EVENT_RAISED:
