@@ -27,44 +27,41 @@ from typing import Any, TypeVar
 from singleton._errors import InvalidStartOption
 from singleton.starter._durable import RuntimeStatus
 
-_Policy = TypeVar("_Policy", "ConflictPolicy", "ReusePolicy")
+_Choice = TypeVar("_Choice", bound="_Choices")
 
 
-def _parse(kind: type[_Policy], value: object, parameter: str) -> _Policy:
-    if isinstance(value, kind):
-        return value
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise InvalidStartOption(parameter, value, f"one of {allowed}") from None
+class _Choices(str, enum.Enum):
+    """Options named on the wire by their values; the parameter is the class name without
+    "Policy", lower-cased."""
+
+    @classmethod
+    def parse(cls: type[_Choice], value: object, *, parameter: str | None = None) -> _Choice:
+        """The member named ``value`` (or ``value`` itself); :class:`InvalidStartOption`
+        naming the parameter and the allowed values otherwise."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in cls)
+            name = parameter or cls.__name__.removesuffix("Policy").lower()
+            raise InvalidStartOption(name, value, f"one of {allowed}") from None
 
 
-class ConflictPolicy(str, enum.Enum):
+class ConflictPolicy(_Choices):
     """What a start does when an active instance holds the ID."""
 
     FAIL = "fail"
     USE_EXISTING = "use-existing"
     TERMINATE_EXISTING = "terminate-existing"
 
-    @classmethod
-    def parse(cls, value: object, *, parameter: str = "conflict") -> ConflictPolicy:
-        """The policy named ``value`` (or ``value`` itself); :class:`InvalidStartOption`
-        naming ``parameter`` and the allowed values otherwise."""
-        return _parse(cls, value, parameter)
 
-
-class ReusePolicy(str, enum.Enum):
+class ReusePolicy(_Choices):
     """Whether a start may reuse the ID of a finished instance."""
 
     ALLOW = "allow"
     FAILED_ONLY = "failed-only"
     REJECT = "reject"
-
-    @classmethod
-    def parse(cls, value: object, *, parameter: str = "reuse") -> ReusePolicy:
-        """Like :meth:`ConflictPolicy.parse`."""
-        return _parse(cls, value, parameter)
 
     def allows(self, finished: RuntimeStatus) -> bool:
         """Whether an ID whose last instance ended as ``finished`` may start again."""

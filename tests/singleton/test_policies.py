@@ -95,48 +95,33 @@ async def assert_answer(
         assert status.runtime_status.value == _name(prior)
 
 
+POLICIES = [("conflict", c) for c in ConflictPolicy] + [("reuse", r) for r in ReusePolicy]
+
+
 @pytest.mark.parametrize("prior", PRIORS, ids=_name)
-@pytest.mark.parametrize("conflict", list(ConflictPolicy), ids=lambda c: c.value)
-async def test_conflict_policy(
+@pytest.mark.parametrize(("option", "policy"), POLICIES, ids=lambda p: getattr(p, "value", p))
+async def test_policy_against_prior_status(
     durable: DurableHost,
     starter: SingletonStarter,
-    conflict: ConflictPolicy,
+    option: str,
+    policy: ConflictPolicy | ReusePolicy,
     prior: RuntimeStatus | None,
 ) -> None:
-    instance_id = f"conflict-{conflict.value}-{_name(prior)}"
+    instance_id = f"{option}-{policy.value}-{_name(prior)}"
     await put_in(durable, instance_id, prior)
     before = durable.started(instance_id)
 
     result = await starter.start(
-        durable.client(), WAIT_FOR_FINISH, instance_id, {"new": True}, conflict=conflict
+        durable.client(), WAIT_FOR_FINISH, instance_id, {"new": True}, **{option: policy}
     )
 
-    expected = expected_for_conflict(conflict, prior)
+    if isinstance(policy, ConflictPolicy):
+        expected = expected_for_conflict(policy, prior)
+    else:
+        expected = expected_for_reuse(policy, prior)
     assert result.outcome is expected
     assert result.runtime_status is prior
     assert not result.adopted
-    await assert_answer(durable, instance_id, prior, expected, before)
-
-
-@pytest.mark.parametrize("prior", PRIORS, ids=_name)
-@pytest.mark.parametrize("reuse", list(ReusePolicy), ids=lambda r: r.value)
-async def test_reuse_policy(
-    durable: DurableHost,
-    starter: SingletonStarter,
-    reuse: ReusePolicy,
-    prior: RuntimeStatus | None,
-) -> None:
-    instance_id = f"reuse-{reuse.value}-{_name(prior)}"
-    await put_in(durable, instance_id, prior)
-    before = durable.started(instance_id)
-
-    result = await starter.start(
-        durable.client(), WAIT_FOR_FINISH, instance_id, {"new": True}, reuse=reuse
-    )
-
-    expected = expected_for_reuse(reuse, prior)
-    assert result.outcome is expected
-    assert result.runtime_status is prior
     await assert_answer(durable, instance_id, prior, expected, before)
 
 
