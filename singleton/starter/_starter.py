@@ -214,7 +214,13 @@ class SingletonStarter:
         return decision.adopt(policy) or decision.result
 
     async def _decide_under_lease(self, request: _Request) -> Decision:
-        """The one place the lease is taken: decide under it, release, return the decision."""
+        """The one place the lease is taken: decide under it, release, return the decision.
+
+        Cross-process adoption plugs in here: hold the lease with ``hold_or_follow``, settle it
+        with ``Decision(...).to_json()`` before the release, and when the wait ends in
+        ``Settled(text, fence)`` answer ``Decision.from_json(text).adopt(request.policy)`` —
+        or, when that is ``None`` (another policy, nothing adoptable), take the lease here.
+        """
         result: StartResult | None = None
         try:
             async with self._leases.hold(request.lease_name, wait=request.wait) as lease:
