@@ -1,4 +1,7 @@
-"""``python -m bench [--quick]``: run every benchmark against a fresh loopback redis-server."""
+"""``python -m bench [--quick]``: run the lease benchmarks against a fresh loopback redis-server.
+
+``python -m bench starter [--quick] [--processes N]``: the starter benchmark (bench/starter/).
+"""
 
 from __future__ import annotations
 
@@ -80,6 +83,10 @@ def pin_apart(server_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["starter"]:
+        from bench.starter._run import main as starter_main
+
+        return starter_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     args = parser.parse_args(argv)

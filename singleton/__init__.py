@@ -8,18 +8,24 @@ per scope at a time, for any function) in :mod:`singleton.functions.decorator`.
 from singleton._errors import (
     ConfigurationError,
     DurableError,
+    IdempotencyKeyReused,
+    IdempotentRequestInFlight,
     InvalidInstanceId,
     InvalidOrchestratorName,
     InvalidScope,
+    InvalidStartOption,
     LeaseBusy,
     LeaseError,
     LeaseLost,
     LeaseUnavailable,
+    RaiseEventFailed,
     ReplicasNotAcknowledged,
     SingletonError,
     StartFailed,
     StartRejected,
     StatusReadFailed,
+    TerminateFailed,
+    TerminateTimedOut,
 )
 from singleton._redis import RedisSettings, create_redis_client
 from singleton._runtime import close_default_starter, create_starter, default_starter
@@ -27,7 +33,10 @@ from singleton._settings import Settings
 from singleton.functions.decorator import current_lease, singleton
 from singleton.lease import Lease, LeasePolicy, Leases
 from singleton.starter import (
+    ConflictPolicy,
+    Event,
     Outcome,
+    ReusePolicy,
     RuntimeStatus,
     SingletonStarter,
     StartResult,
@@ -37,10 +46,15 @@ from singleton.starter import (
 
 __all__ = [
     "ConfigurationError",
+    "ConflictPolicy",
     "DurableError",
+    "Event",
+    "IdempotencyKeyReused",
+    "IdempotentRequestInFlight",
     "InvalidInstanceId",
     "InvalidOrchestratorName",
     "InvalidScope",
+    "InvalidStartOption",
     "Lease",
     "LeaseBusy",
     "LeaseError",
@@ -49,8 +63,10 @@ __all__ = [
     "LeaseUnavailable",
     "Leases",
     "Outcome",
+    "RaiseEventFailed",
     "RedisSettings",
     "ReplicasNotAcknowledged",
+    "ReusePolicy",
     "RuntimeStatus",
     "Settings",
     "SingletonError",
@@ -59,6 +75,8 @@ __all__ = [
     "StartRejected",
     "StartResult",
     "StatusReadFailed",
+    "TerminateFailed",
+    "TerminateTimedOut",
     "close_default_starter",
     "create_redis_client",
     "create_starter",

@@ -9,6 +9,10 @@ The hierarchy::
     ├── InvalidOrchestratorName     not a valid Azure Functions name (also ValueError)
     ├── InvalidScope                a @singleton scope the trigger's data cannot fill
     │                               (also ValueError)
+    ├── InvalidStartOption          an unknown conflict/reuse policy, a bad event name or
+    │                               Idempotency-Key (also ValueError); names the parameter
+    ├── IdempotencyKeyReused        the key was used before for a different request
+    ├── IdempotentRequestInFlight   the key's original request is still being answered
     ├── LeaseError                  the Redis lease
     │   ├── LeaseBusy               someone else holds it and kept it past our wait
     │   ├── LeaseUnavailable        Redis failed or is unreachable: nothing was acquired
@@ -18,9 +22,12 @@ The hierarchy::
     │   └── LeaseLost               held once, but expired or could not be renewed
     └── DurableError                the Durable Functions host failed
         ├── StatusReadFailed        reading an instance's status failed
-        └── StartFailed             the host failed to start the instance
-            └── StartRejected       the host refused the request as invalid (its 400),
-                                    e.g. no orchestrator function of that name
+        ├── StartFailed             the host failed to start the instance
+        │   └── StartRejected       the host refused the request as invalid (its 400),
+        │                           e.g. no orchestrator function of that name
+        ├── TerminateFailed         terminating the existing instance failed
+        │   └── TerminateTimedOut   it was asked to terminate but never reported Terminated
+        └── RaiseEventFailed        raising the event on the instance failed
 
 Errors of the libraries below (redis-py, aiohttp, the Durable client) are translated into
 these at one boundary each, with the original kept as ``__cause__``.
@@ -62,6 +69,26 @@ class InvalidScope(SingletonError, ValueError):
     field, a value that is not text or a number); the function did not run."""
 
 
+class InvalidStartOption(SingletonError, ValueError):
+    """A start option is not one the starter knows; the message names the parameter and the
+    values it accepts."""
+
+    def __init__(self, parameter: str, value: object, expected: str) -> None:
+        super().__init__(f"invalid {parameter} {value!r}: expected {expected}")
+        self.parameter = parameter
+        self.value = value
+
+
+class IdempotencyKeyReused(SingletonError):
+    """The Idempotency-Key was first used for a different request (another orchestrator,
+    instance ID, input or policy); nothing was started."""
+
+
+class IdempotentRequestInFlight(SingletonError):
+    """The request that first used this Idempotency-Key is still being answered; nothing was
+    started by this one. Retry later to get its answer."""
+
+
 class LeaseError(SingletonError):
     """Base class of the lease's errors."""
 
@@ -96,3 +123,16 @@ class StartFailed(DurableError):
 
 class StartRejected(StartFailed):
     """The Durable host refused the start as invalid (HTTP 400), e.g. an unknown orchestrator."""
+
+
+class TerminateFailed(DurableError):
+    """Terminating the active instance (``terminate-existing``) failed; nothing was started."""
+
+
+class TerminateTimedOut(TerminateFailed):
+    """The active instance was asked to terminate but the host never reported it finished
+    within the wait; nothing was started."""
+
+
+class RaiseEventFailed(DurableError):
+    """The host failed to deliver the event (event-with-start)."""

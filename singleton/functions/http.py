@@ -1,18 +1,28 @@
 """The Azure Functions HTTP adapter: translates requests and outcomes, nothing more.
 
 ``POST /api/orchestrators/{functionName}/{instanceId}`` with a JSON body (or none) as the
-orchestration input. Every answer but 202 is ``application/problem+json`` (RFC 9457):
+orchestration input. Query parameters ``conflict`` (fail | use-existing | terminate-existing),
+``reuse`` (allow | failed-only | reject) and ``event`` (event-with-start: the body is the
+event's data), header ``Idempotency-Key``. Every answer but 200/202 is
+``application/problem+json`` (RFC 9457):
 
 =====  ==============================================================================
 202    started: the Durable check-status response, plus ``X-Singleton-Fence``
-400    invalid instance ID / orchestrator name / JSON body, or the host refused the start
-409    an active instance holds the ID (``Location`` = its status URL), or another
-       start held the ID's lease past our wait
+200    use-existing, or the event was raised on the active instance: its check-status
+       payload and ``runtimeStatus``
+400    invalid instance ID / orchestrator name / JSON body / option, or the host refused
+409    an active instance holds the ID (``Location`` = its status URL); the reuse policy
+       refuses a finished one; another start held the ID's lease past our wait; the
+       Idempotency-Key's first request is still in flight
+422    the Idempotency-Key was used for a different request
 500    the app settings are missing or malformed (nothing started)
-502    the Durable host failed reading the status or starting (nothing started twice)
+502    the Durable host failed (nothing started twice)
 503    Redis unreachable or failing, ``Retry-After`` set (nothing started); or the lease
        was lost mid-start (outcome unknown, a retry starts at most once)
+504    terminate-existing: the old instance never reported Terminated (nothing started)
 =====  ==============================================================================
+
+A repeated answer to an Idempotency-Key carries ``Idempotent-Replayed: true``.
 """
 
 from __future__ import annotations
@@ -28,20 +38,25 @@ import azure.functions as func
 from singleton._errors import (
     ConfigurationError,
     DurableError,
+    IdempotencyKeyReused,
+    IdempotentRequestInFlight,
     InvalidInstanceId,
     InvalidOrchestratorName,
+    InvalidStartOption,
     LeaseLost,
     LeaseUnavailable,
     StartRejected,
+    TerminateTimedOut,
 )
 from singleton._runtime import default_starter
+from singleton.starter import Event, Outcome, SingletonStarter, StartResult
 from singleton.starter._durable import DurableClient
-from singleton.starter._starter import Outcome, SingletonStarter, StartResult
 
 logger = logging.getLogger(__name__)
 
 START_ROUTE = "orchestrators/{functionName}/{instanceId}"
 FENCE_HEADER = "X-Singleton-Fence"
+REPLAYED_HEADER = "Idempotent-Replayed"
 RETRY_AFTER_SECONDS = 5
 _PROBLEM_JSON = "application/problem+json"
 
@@ -95,13 +110,39 @@ async def handle_start_request(
     """Answer one start request; ``starter`` supplies the process's starter."""
     orchestrator = req.route_params.get("functionName", "")
     instance_id = req.route_params.get("instanceId", "")
+    event_name = req.params.get("event")
     try:
-        client_input = read_input(req)
-        result = await starter().start(client, orchestrator, instance_id, client_input)
-    except (InvalidBodyError, InvalidInstanceId, InvalidOrchestratorName) as exc:
+        body = read_input(req)
+        event = None if event_name is None else Event(event_name, body)
+        result = await starter().start(
+            client,
+            orchestrator,
+            instance_id,
+            None if event is not None else body,
+            conflict=req.params.get("conflict", "fail"),
+            reuse=req.params.get("reuse", "allow"),
+            event=event,
+            idempotency_key=_idempotency_key(req),
+        )
+    except (
+        InvalidBodyError,
+        InvalidInstanceId,
+        InvalidOrchestratorName,
+        InvalidStartOption,
+    ) as exc:
         return problem(400, "invalid-request", "Invalid start request", str(exc))
     except StartRejected as exc:
         return problem(400, "start-rejected", "The Durable host refused the start", str(exc))
+    except IdempotencyKeyReused as exc:
+        return problem(422, "idempotency-key-reused", "Idempotency-Key reused", str(exc))
+    except IdempotentRequestInFlight as exc:
+        return problem(
+            409,
+            "idempotent-request-in-flight",
+            "The first request with this Idempotency-Key is still in flight",
+            str(exc),
+            headers={"Retry-After": "1"},
+        )
     except ConfigurationError as exc:
         logger.error("singleton starter is misconfigured: %s", exc)
         return problem(500, "misconfigured", "The singleton starter is not configured", str(exc))
@@ -124,30 +165,84 @@ async def handle_start_request(
             "(a retry starts it at most once)",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    except TerminateTimedOut as exc:
+        logger.error("%r did not terminate: %s", instance_id, exc)
+        return problem(
+            504, "terminate-timed-out", "The existing instance did not terminate", str(exc)
+        )
     except DurableError as exc:
         logger.error("Durable host failed for %r: %s", instance_id, exc)
         return problem(502, "durable-failed", "The Durable Functions host failed", str(exc))
-    return _answer(req, client, result)
+    return _answer(req, client, result, event_name)
 
 
-def _answer(req: func.HttpRequest, client: DurableClient, result: StartResult) -> func.HttpResponse:
-    if result.outcome is Outcome.STARTED:
+def _idempotency_key(req: func.HttpRequest) -> str | None:
+    """The Idempotency-Key header; the draft sends it as a structured-field string
+    (``"abc"``), many clients bare (``abc``): both mean ``abc``."""
+    header: str | None = req.headers.get("Idempotency-Key")
+    if header is None:
+        return None
+    value = header.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _answer(
+    req: func.HttpRequest, client: DurableClient, result: StartResult, event_name: str | None
+) -> func.HttpResponse:
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+    if result.fence is not None:
+        headers[FENCE_HEADER] = str(result.fence)
+    outcome = result.outcome
+    if outcome is Outcome.STARTED:
         response: func.HttpResponse = client.create_check_status_response(  # type: ignore[attr-defined]
             req, result.instance_id
         )
-        response.headers[FENCE_HEADER] = str(result.fence)
+        response.headers.update(headers)
         return response
-    status_uri: str = client.get_client_response_links(  # type: ignore[attr-defined]
+    links: dict[str, str] = client.get_client_response_links(  # type: ignore[attr-defined]
         req, result.instance_id
-    )["statusQueryGetUri"]
-    if result.outcome is Outcome.ALREADY_RUNNING:
-        runtime_status = result.runtime_status.value if result.runtime_status else None
+    )
+    status_uri = links["statusQueryGetUri"]
+    runtime_status = result.runtime_status.value if result.runtime_status else None
+    if outcome in (Outcome.USED_EXISTING, Outcome.EVENT_RAISED):
+        body: dict[str, Any] = {**links, "runtimeStatus": runtime_status}
+        if outcome is Outcome.EVENT_RAISED:
+            body["eventRaised"] = event_name
+        return func.HttpResponse(
+            json.dumps(body),
+            status_code=200,
+            headers={"Location": status_uri, **headers},
+            mimetype="application/json",
+            charset="utf-8",
+        )
+    headers["Location"] = status_uri
+    if outcome is Outcome.ALREADY_RUNNING:
+        detail = f"instance {result.instance_id!r} is {runtime_status}; nothing was started"
+        if result.adopted:
+            detail = (
+                f"a concurrent request started instance {result.instance_id!r}; "
+                "nothing was started by this one"
+            )
         return problem(
             409,
             "already-running",
             "An instance with this ID is already active",
-            f"instance {result.instance_id!r} is {runtime_status}; nothing was started",
-            headers={"Location": status_uri},
+            detail,
+            headers=headers,
+            instanceId=result.instance_id,
+            runtimeStatus=runtime_status,
+            statusQueryGetUri=status_uri,
+        )
+    if outcome is Outcome.REUSE_REJECTED:
+        return problem(
+            409,
+            "reuse-rejected",
+            "The reuse policy forbids starting this instance ID again",
+            f"instance {result.instance_id!r} ended {runtime_status} and the reuse policy "
+            f"{req.params.get('reuse')!r} does not start it again; nothing was started",
+            headers=headers,
             instanceId=result.instance_id,
             runtimeStatus=runtime_status,
             statusQueryGetUri=status_uri,
@@ -158,7 +253,7 @@ def _answer(req: func.HttpRequest, client: DurableClient, result: StartResult) -
         "Another start of this instance ID is in progress",
         f"another caller held the lease on {result.instance_id!r} past the wait; "
         "nothing was started",
-        headers={"Location": status_uri, "Retry-After": "1"},
+        headers={**headers, "Retry-After": "1"},
         instanceId=result.instance_id,
         statusQueryGetUri=status_uri,
     )

@@ -1,17 +1,29 @@
-"""The singleton starter: under a lease on the instance ID, read the status and start.
+"""The singleton starter: under a lease on the instance ID, read the status and decide.
 
-It knows nothing of HTTP. ``_durable.py`` is the one boundary to the Durable client,
-``_names.py`` the instance-ID and orchestrator-name rules of the host and the client.
+It knows nothing of HTTP. ``_starter.py`` decides; ``_policies.py`` holds the conflict and
+reuse policies and the event of event-with-start; ``_decision.py`` the result as a value that
+concurrent callers adopt and idempotent retries replay; ``_idempotency.py`` the
+Idempotency-Key records; ``_flights.py`` the in-process single-flight; ``_durable.py`` is the
+one boundary to the Durable client, ``_names.py`` the instance-ID and orchestrator-name rules.
 """
 
+from singleton.starter._decision import Decision, Outcome, StartResult
 from singleton.starter._durable import RuntimeStatus
+from singleton.starter._idempotency import IdempotencyRecords
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
-from singleton.starter._starter import Outcome, SingletonStarter, StartResult
+from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
+from singleton.starter._starter import SingletonStarter
 
 __all__ = [
+    "ConflictPolicy",
+    "Decision",
+    "Event",
+    "IdempotencyRecords",
     "Outcome",
+    "ReusePolicy",
     "RuntimeStatus",
     "SingletonStarter",
+    "StartPolicy",
     "StartResult",
     "validate_instance_id",
     "validate_orchestrator_name",

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -29,7 +31,14 @@ from tenacity import (
     wait_exponential,
 )
 
-from singleton._errors import StartFailed, StartRejected, StatusReadFailed
+from singleton._errors import (
+    RaiseEventFailed,
+    StartFailed,
+    StartRejected,
+    StatusReadFailed,
+    TerminateFailed,
+    TerminateTimedOut,
+)
 
 _ALREADY_EXISTS_TYPE = "OrchestrationAlreadyExistsException"
 _ALREADY_EXISTS_MESSAGE = "already exists"
@@ -74,6 +83,12 @@ class DurableClient(Protocol):
         instance_id: str | None = None,
         client_input: Any | None = None,
     ) -> str: ...
+
+    async def terminate(self, instance_id: str, reason: str) -> None: ...
+
+    async def raise_event(
+        self, instance_id: str, event_name: str, event_data: Any = None
+    ) -> None: ...
 
 
 def task_hub_of(client: DurableClient) -> str:
@@ -163,3 +178,55 @@ async def start_instance(
         raise StartFailed(f"starting {orchestrator!r} as {instance_id!r} failed: {exc!r}") from exc
     if started_id != instance_id:
         raise StartFailed(f"the host started {started_id!r} when asked for {instance_id!r}")
+
+
+#: The client's message when terminate finds no instance (its 404).
+_NO_INSTANCE = "No instance with ID"
+
+
+async def terminate_and_wait(
+    client: DurableClient,
+    instance_id: str,
+    reason: str,
+    *,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> RuntimeStatus | None:
+    """Terminate the instance and wait until the host no longer reports it active.
+
+    Returns the status it ended in (``None``: it is gone). The host terminates asynchronously
+    (the terminate call only queues the request), so the status is polled, backing off from
+    50 ms to 500 ms. Raises :class:`TerminateFailed` when the host refuses,
+    :class:`TerminateTimedOut` when it is still active after ``timeout`` seconds.
+    """
+    try:
+        # 410 (it finished meanwhile) is not an error for the client; 404 (gone) raises.
+        await client.terminate(instance_id, reason)
+    except Exception as exc:
+        if _NO_INSTANCE not in str(exc):
+            raise TerminateFailed(f"terminating {instance_id!r} failed: {exc!r}") from exc
+    deadline = clock() + timeout
+    pause = 0.05
+    while True:
+        status = await read_runtime_status(client, instance_id)
+        if status is None or not status.is_active:
+            return status
+        if clock() >= deadline:
+            raise TerminateTimedOut(
+                f"{instance_id!r} was asked to terminate but is still {status.value} after "
+                f"{timeout:g} s; nothing was started"
+            )
+        await sleep(max(0.0, min(pause, deadline - clock())))
+        pause = min(pause * 2, 0.5)
+
+
+async def raise_event(client: DurableClient, instance_id: str, name: str, data: Any) -> None:
+    """Raise event ``name`` with ``data`` on the instance; :class:`RaiseEventFailed` if the host
+    did not accept it."""
+    try:
+        await client.raise_event(instance_id, name, data)
+    except Exception as exc:  # the client raises bare Exception and raw aiohttp errors
+        raise RaiseEventFailed(
+            f"raising event {name!r} on {instance_id!r} failed: {exc!r}"
+        ) from exc

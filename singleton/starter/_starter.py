@@ -1,81 +1,121 @@
-"""Start a Durable Functions orchestration only if no instance with its ID is active.
+"""Start a Durable Functions orchestration as a singleton, under the policies the caller chose.
 
 The documented singleton starter reads the status, then starts: two callers can both read
 "absent" and both start, and Azure Storage swallows the loser's write, so both are told
 "started" while one input is lost. :class:`SingletonStarter` closes that window by holding a
-lease on the instance ID across the read and the start::
+lease on the instance ID across the read and the start — two Durable calls, like the sample::
 
-    caller A                          caller B
-    read status: absent               read status: absent
+    caller A                          caller B (another process)
     take lease (ok)                   take lease: busy, wait for release...
     read status: absent
-    start                             ...
+    start
     release lease          ------>    woken, take lease (ok)
                                       read status: Pending  -> already running
                                       release lease
 
-The first, lease-free read only answers "already running" early; it never decides to start.
+Callers in one process that ask for the same ID under the same policy at the same time share
+one attempt (single-flight): one lease, one read, one start, and every caller that joined it
+is answered by it — 409 naming the instance it started, or 200 under ``use-existing`` —
+however soon that instance finishes. A caller whose policy differs takes its own turn.
+
 The starter knows nothing of HTTP: it takes a Durable client and returns a :class:`StartResult`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import enum
 import logging
 from typing import Any
 
-from singleton._errors import LeaseBusy, LeaseLost
+from singleton._errors import (
+    DurableError,
+    LeaseBusy,
+    LeaseError,
+    LeaseLost,
+    RaiseEventFailed,
+    StartRejected,
+)
 from singleton.lease import Leases
+from singleton.starter._decision import Decision, Outcome, StartResult
 from singleton.starter._durable import (
     DurableClient,
     InstanceAlreadyExistsError,
     RuntimeStatus,
+    raise_event,
     read_runtime_status,
     start_instance,
     task_hub_of,
+    terminate_and_wait,
+)
+from singleton.starter._flights import Flights
+from singleton.starter._idempotency import (
+    IdempotencyRecords,
+    fingerprint,
+    validate_idempotency_key,
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
+from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
 
 logger = logging.getLogger(__name__)
 
-
-class Outcome(str, enum.Enum):
-    """What became of a start request."""
-
-    STARTED = "started"
-    """This call started the instance."""
-    ALREADY_RUNNING = "already_running"
-    """An active instance holds the ID; nothing was started."""
-    BUSY = "busy"
-    """Another starter held the lease on the ID for longer than we waited; nothing was started."""
+#: How long ``terminate-existing`` waits for the host to report the old instance finished.
+DEFAULT_TERMINATE_WAIT = 10.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class StartResult:
-    """The answer of :meth:`SingletonStarter.start`."""
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """One caller's start request, validated."""
 
-    outcome: Outcome
+    client: DurableClient
+    hub: str
+    orchestrator: str
     instance_id: str
-    runtime_status: RuntimeStatus | None
-    """The status that decided the outcome (``None``: absent, or unknown when BUSY)."""
-    fence: int | None = None
-    """The lease's fencing number when the lease was taken, for audit."""
+    client_input: Any
+    policy: StartPolicy
+    event: Event | None
+    wait: float | None
 
     @property
-    def started(self) -> bool:
-        return self.outcome is Outcome.STARTED
+    def lease_name(self) -> str:
+        # The hub is part of the name: two hubs sharing one Redis never block each other.
+        return f"{self.hub}/{self.instance_id}"
+
+    def fingerprint(self) -> str:
+        policy = self.policy
+        event_data = None if self.event is None else self.event.data
+        return fingerprint(
+            self.orchestrator,
+            self.instance_id,
+            self.client_input,
+            policy.conflict.value,
+            policy.reuse.value,
+            policy.event,
+            event_data,
+        )
 
 
 class SingletonStarter:
     """Starts orchestrations so that at most one instance per ID is active.
 
-    ``leases`` decides the lease's TTL, wait and namespace. The lease name is the client's
-    task hub plus the instance ID, so two hubs sharing one Redis never block each other.
+    ``leases`` decides the lease's TTL, wait and namespace; ``idempotency`` keeps the answers
+    to requests with an Idempotency-Key (default: in the leases' Redis and namespace);
+    ``terminate_wait`` bounds how long ``terminate-existing`` waits for the old instance.
     """
 
-    def __init__(self, *, leases: Leases) -> None:
+    def __init__(
+        self,
+        *,
+        leases: Leases,
+        idempotency: IdempotencyRecords | None = None,
+        terminate_wait: float = DEFAULT_TERMINATE_WAIT,
+    ) -> None:
         self._leases = leases
+        self._idempotency = idempotency or IdempotencyRecords(
+            leases.store.client, namespace=leases.namespace
+        )
+        self._terminate_wait = terminate_wait
+        self._flights: Flights[Decision] = Flights()
 
     async def start(
         self,
@@ -84,36 +124,110 @@ class SingletonStarter:
         instance_id: str,
         client_input: Any = None,
         *,
+        conflict: ConflictPolicy | str = ConflictPolicy.FAIL,
+        reuse: ReusePolicy | str = ReusePolicy.ALLOW,
+        event: Event | None = None,
+        idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> StartResult:
-        """Start ``orchestrator`` as ``instance_id`` unless an active instance holds the ID.
+        """Start ``orchestrator`` as ``instance_id`` unless the policies say otherwise.
 
-        ``wait`` overrides how long to wait for another starter's lease on the same ID.
+        ``conflict`` decides when an active instance holds the ID, ``reuse`` when a finished
+        one does; ``event`` raises an event on the active instance, or on the new one after the
+        start. With ``idempotency_key`` a repeat of the same request within 24 h gets the first
+        answer again (``replayed``) and starts nothing. ``wait`` overrides how long to wait for
+        another starter's lease on the same ID.
 
-        Raises :class:`~singleton.InvalidInstanceId` / :class:`~singleton.InvalidOrchestratorName`
-        before touching anything, :class:`~singleton.LeaseUnavailable` when Redis fails (nothing
-        started), :class:`~singleton.LeaseLost` when the lease was lost before the start was
-        confirmed (the work is cancelled; a retry starts at most once),
-        :class:`~singleton.StatusReadFailed` / :class:`~singleton.StartFailed` when the Durable
-        host fails.
+        Raises :class:`~singleton.InvalidInstanceId`, :class:`~singleton.InvalidOrchestratorName`
+        or :class:`~singleton.InvalidStartOption` before touching anything;
+        :class:`~singleton.IdempotencyKeyReused` / :class:`~singleton.IdempotentRequestInFlight`
+        for a reused or still-busy key; :class:`~singleton.LeaseUnavailable` when Redis fails
+        (nothing started); :class:`~singleton.LeaseLost` when the lease was lost before the start
+        was confirmed (a retry starts at most once); a :class:`~singleton.DurableError` when the
+        Durable host fails.
         """
         validate_orchestrator_name(orchestrator)
         validate_instance_id(instance_id)
+        policy = StartPolicy(
+            conflict=ConflictPolicy.parse(conflict),
+            reuse=ReusePolicy.parse(reuse),
+            event=None if event is None else event.name,
+        )
+        request = _Request(
+            client,
+            task_hub_of(client),
+            orchestrator,
+            instance_id,
+            client_input,
+            policy,
+            event,
+            wait,
+        )
+        if idempotency_key is None:
+            return await self._share(request)
+        return await self._once_per_key(validate_idempotency_key(idempotency_key), request)
 
-        status = await read_runtime_status(client, instance_id)
-        if status is not None and status.is_active:
-            return self._already_running(instance_id, status, fence=None)
+    async def _once_per_key(self, key: str, request: _Request) -> StartResult:
+        """Answer the first request with ``key``; replay that answer to its repeats."""
+        print_ = request.fingerprint()
+        wait = self._leases.policy.wait if request.wait is None else request.wait
+        found = await self._idempotency.claim(
+            request.hub, key, print_, wait=wait + self._terminate_wait
+        )
+        if isinstance(found, Decision):
+            return dataclasses.replace(found.result, replayed=True)
+        try:
+            result = await self._share(request)
+        except BaseException:
+            await self._idempotency.abandon(found)
+            raise
+        if result.outcome is Outcome.BUSY:
+            await self._idempotency.abandon(found)  # decided nothing: a retry runs afresh
+        else:
+            await self._idempotency.complete(found, print_, Decision(request.policy, result))
+        return result
 
-        lease_name = f"{task_hub_of(client)}/{instance_id}"
+    async def _share(self, request: _Request) -> StartResult:
+        """Decide, sharing one attempt with the concurrent callers of this process that ask for
+        the same ID under the same policy."""
+        policy = request.policy
+        if not policy.shareable:
+            return (await self._decide_under_lease(request)).result
+        key = (request.hub, request.instance_id, policy)
+
+        def attempt() -> Any:
+            return self._decide_under_lease(request)
+
+        flight, joined = self._flights.join(key, attempt)
+        try:
+            decision = await asyncio.shield(flight)
+        except (LeaseError, DurableError) as exc:
+            if not joined or isinstance(exc, StartRejected):
+                raise
+            # The attempt we joined decided nothing: take a turn of our own (with whoever
+            # else does), still under the lease, so still at most one start.
+            logger.info("shared start of %r failed (%r); trying again", request.instance_id, exc)
+            flight, joined = self._flights.join(key, attempt)
+            decision = await asyncio.shield(flight)
+        if not joined:
+            return decision.result
+        return decision.adopt(policy) or decision.result
+
+    async def _decide_under_lease(self, request: _Request) -> Decision:
+        """The one place the lease is taken: decide under it, release, return the decision.
+
+        Cross-process adoption plugs in here: hold the lease with ``hold_or_follow``, settle it
+        with ``Decision(...).to_json()`` before the release, and when the wait ends in
+        ``Settled(text, fence)`` answer ``Decision.from_json(text).adopt(request.policy)`` —
+        or, when that is ``None`` (another policy, nothing adoptable), take the lease here.
+        """
         result: StartResult | None = None
         try:
-            async with self._leases.hold(lease_name, wait=wait) as lease:
-                result = await self._start_under_lease(
-                    client, orchestrator, instance_id, client_input, lease.fence
-                )
+            async with self._leases.hold(request.lease_name, wait=request.wait) as lease:
+                result = await self._decide(request, lease.fence)
         except LeaseBusy:
-            logger.info("lease on %r stayed busy past the wait; not started", instance_id)
-            return StartResult(outcome=Outcome.BUSY, instance_id=instance_id, runtime_status=None)
+            logger.info("lease on %r stayed busy past the wait; not started", request.instance_id)
+            result = _result(Outcome.BUSY, request, None, None)
         except LeaseLost:
             if result is None:
                 # Lost while deciding or starting: the work was cancelled, and whether the
@@ -123,47 +237,73 @@ class SingletonStarter:
             # after that expiry was stopped only by the host's own duplicate guard.
             logger.warning(
                 "lease on %r expired before its release (fence %s); outcome %s stands",
-                instance_id,
+                request.instance_id,
                 result.fence,
                 result.outcome.value,
             )
-        return result
+        return Decision(request.policy, result)
 
-    async def _start_under_lease(
-        self,
-        client: DurableClient,
-        orchestrator: str,
-        instance_id: str,
-        client_input: Any,
-        fence: int,
-    ) -> StartResult:
-        # Read again under the lease: the first read may be stale by now.
-        status = await read_runtime_status(client, instance_id)
+    async def _decide(self, request: _Request, fence: int) -> StartResult:
+        """Under the lease: one status read, then the policies decide."""
+        status = await read_runtime_status(request.client, request.instance_id)
         if status is not None and status.is_active:
-            return self._already_running(instance_id, status, fence=fence)
+            return await self._on_active(request, status, fence)
+        if status is not None and not request.policy.reuse.allows(status):
+            logger.info("%r is %s; reuse policy refuses a new start", request.instance_id, status)
+            return _result(Outcome.REUSE_REJECTED, request, status, fence)
+        return await self._start(request, status, fence)
+
+    async def _on_active(self, request: _Request, status: RuntimeStatus, fence: int) -> StartResult:
+        client, instance_id = request.client, request.instance_id
+        if request.policy.conflict is ConflictPolicy.TERMINATE_EXISTING:
+            reason = f"terminate-existing: replaced by a new start (fence {fence})"
+            await terminate_and_wait(client, instance_id, reason, timeout=self._terminate_wait)
+            return await self._start(request, status, fence)
+        if request.event is not None:
+            await raise_event(client, instance_id, request.event.name, request.event.data)
+            logger.info("raised %r on %r (%s)", request.event.name, instance_id, status.value)
+            return _result(Outcome.EVENT_RAISED, request, status, fence)
+        logger.info("%r is already %s; not started", instance_id, status.value)
+        return _result(_existing(request.policy), request, status, fence)
+
+    async def _start(
+        self, request: _Request, status: RuntimeStatus | None, fence: int
+    ) -> StartResult:
+        client, instance_id = request.client, request.instance_id
         try:
-            await start_instance(client, orchestrator, instance_id, client_input)
+            await start_instance(client, request.orchestrator, instance_id, request.client_input)
         except InstanceAlreadyExistsError:
             # The host's own guard (overridableExistingInstanceStates) caught a start we
             # could not see: e.g. one made without this starter.
-            return self._already_running(instance_id, RuntimeStatus.RUNNING, fence)
+            return _result(_existing(request.policy), request, RuntimeStatus.RUNNING, fence)
+        if request.event is not None:
+            try:
+                await raise_event(client, instance_id, request.event.name, request.event.data)
+            except RaiseEventFailed as exc:
+                raise RaiseEventFailed(
+                    f"{instance_id!r} was started (fence {fence}) but its event was not "
+                    f"delivered: {exc}"
+                ) from exc
         logger.info(
             "started %r as %r (was %s, fence %d)",
-            orchestrator,
+            request.orchestrator,
             instance_id,
             status.value if status else "absent",
             fence,
         )
-        return StartResult(
-            outcome=Outcome.STARTED, instance_id=instance_id, runtime_status=status, fence=fence
-        )
+        return _result(Outcome.STARTED, request, status, fence)
 
-    @staticmethod
-    def _already_running(instance_id: str, status: RuntimeStatus, fence: int | None) -> StartResult:
-        logger.info("%r is already %s; not started", instance_id, status.value)
-        return StartResult(
-            outcome=Outcome.ALREADY_RUNNING,
-            instance_id=instance_id,
-            runtime_status=status,
-            fence=fence,
-        )
+
+def _existing(policy: StartPolicy) -> Outcome:
+    """The answer, without an event, when an active instance holds the ID."""
+    if policy.conflict is ConflictPolicy.USE_EXISTING:
+        return Outcome.USED_EXISTING
+    return Outcome.ALREADY_RUNNING
+
+
+def _result(
+    outcome: Outcome, request: _Request, status: RuntimeStatus | None, fence: int | None
+) -> StartResult:
+    return StartResult(
+        outcome=outcome, instance_id=request.instance_id, runtime_status=status, fence=fence
+    )

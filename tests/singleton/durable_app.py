@@ -11,6 +11,8 @@ WAIT_FOR_FINISH = "WaitForFinish"
 """Stays Running until the ``finish`` event arrives; returns the event's data."""
 ECHO = "Echo"
 """Completes at once with its input."""
+FAILS = "Fails"
+"""Fails at once."""
 
 app = df.DFApp()
 
@@ -26,6 +28,13 @@ def wait_for_finish(context: df.DurableOrchestrationContext) -> Generator[Any, A
 @app.orchestration_trigger(context_name="context")
 def echo(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     return context.get_input()
+    yield  # a generator, as orchestrators must be
+
+
+@app.function_name(FAILS)
+@app.orchestration_trigger(context_name="context")
+def fails(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    raise ValueError("this orchestration always fails")
     yield  # a generator, as orchestrators must be
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +14,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from devhost.durable import DurableBackend, MemoryStore, serve_backend
+from devhost.durable import RuntimeStatus as HostStatus
+from devhost.durable._history import EventType, event, format_timestamp, utc_now
+from devhost.durable._state import InstanceState
+from singleton import RuntimeStatus
 from tests.singleton.durable_app import FUNCTIONS
 
 HUB = "TestHub"
@@ -21,6 +27,7 @@ START_URL = "http://127.0.0.1:7071/api/orchestrators"
 @dataclasses.dataclass(frozen=True)
 class DurableHost:
     backend: DurableBackend
+    store: MemoryStore
     base_url: str
 
     @property
@@ -35,18 +42,61 @@ class DurableHost:
         """How many start requests the store answered with success for ``instance_id``."""
         return len(self.backend.start_records(instance_id))
 
+    def plant(self, instance_id: str, status: RuntimeStatus, orchestrator: str) -> None:
+        """Store an instance of ``orchestrator`` that reports ``status`` until a client message
+        (terminate, event, ...) makes the host run it: a Pending instance before its first
+        episode, or one ContinuedAsNew before its next generation runs. Its start is not
+        among the start records."""
+        now = utc_now()
+        stamp = format_timestamp(now)
+        state = InstanceState(
+            instance_id=instance_id,
+            name=orchestrator,
+            execution_id=uuid.uuid4().hex,
+            status=HostStatus(status.value),
+            input=None,
+            created_time=stamp,
+            last_updated_time=stamp,
+        )
+        state.inbox.append(
+            event(
+                EventType.EXECUTION_STARTED,
+                now,
+                Name=orchestrator,
+                Input=None,
+                Version="",
+                OrchestrationInstance={
+                    "InstanceId": instance_id,
+                    "ExecutionId": state.execution_id,
+                },
+                ParentInstance=None,
+            )
+        )
+        self.store.save(state)
+
+    async def wait_for_status(self, instance_id: str, wanted: RuntimeStatus) -> Any:
+        """The instance's status once it is ``wanted`` (AssertionError after 5 s)."""
+        client = self.client()
+        for _ in range(200):
+            status = await client.get_status(instance_id)
+            if status and status.runtime_status and status.runtime_status.value == wanted.value:
+                return status
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"{instance_id!r} never reached {wanted.value}")
+
 
 @contextlib.asynccontextmanager
 async def running_durable_host(*, storage_latency: float = 0.0) -> AsyncIterator[DurableHost]:
+    store = MemoryStore()
     backend = DurableBackend(
         functions=FUNCTIONS,
         hub_name=HUB,
-        store=MemoryStore(),
+        store=store,
         overridable_states="NonRunningStates",
         storage_latency=storage_latency,
     )
     async with serve_backend(backend, host="127.0.0.1", port=0) as base_url:
-        yield DurableHost(backend=backend, base_url=base_url)
+        yield DurableHost(backend=backend, store=store, base_url=base_url)
 
 
 def input_of(status: Any) -> Any:
@@ -59,12 +109,19 @@ def input_of(status: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def post(function_name: str, instance_id: str, body: bytes = b"") -> func.HttpRequest:
+def post(
+    function_name: str,
+    instance_id: str,
+    body: bytes = b"",
+    *,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> func.HttpRequest:
     return func.HttpRequest(
         method="POST",
         url=f"{START_URL}/{function_name}/{instance_id}",
-        headers={"Content-Type": "application/json"},
-        params={},
+        headers={"Content-Type": "application/json", **(headers or {})},
+        params=params or {},
         route_params={"functionName": function_name, "instanceId": instance_id},
         body=body,
     )

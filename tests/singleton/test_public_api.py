@@ -5,6 +5,15 @@ from __future__ import annotations
 import singleton
 
 PUBLIC = {
+    "ConflictPolicy",
+    "Event",
+    "ReusePolicy",
+    "IdempotencyKeyReused",
+    "IdempotentRequestInFlight",
+    "InvalidStartOption",
+    "RaiseEventFailed",
+    "TerminateFailed",
+    "TerminateTimedOut",
     "ConfigurationError",
     "DurableError",
     "InvalidInstanceId",

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import azure.functions as func
 import pytest
 
-from singleton import LeasePolicy, Leases, RedisSettings, SingletonStarter, create_redis_client
+from singleton import SingletonStarter
 from singleton.functions.http import handle_start_request
 from tests import seed_sample
-from tests.redis_servers import RedisServer
+from tests.singleton.conftest import HOSTS
 from tests.singleton.durable_app import WAIT_FOR_FINISH
 from tests.singleton.harness import input_of, post, running_durable_host
 
@@ -28,29 +27,11 @@ pytestmark = pytest.mark.redis
 CALLERS = 30
 TRIALS = 100
 CONCURRENT_TRIALS = 10
-HOSTS = 3
-"""Callers are spread over this many starters, each with its own Redis connection pool,
-as if they ran in different Function App instances."""
-
 STORAGE_LATENCY = 0.005
 
 
 def start_request(instance_id: str, caller: int) -> func.HttpRequest:
     return post(WAIT_FOR_FINISH, instance_id, json.dumps({"caller": caller}).encode())
-
-
-@pytest.fixture
-async def starters(redis_server: RedisServer) -> AsyncIterator[list[SingletonStarter]]:
-    settings = RedisSettings.from_environ({"REDIS_URL": redis_server.url})
-    clients = [create_redis_client(settings) for _ in range(HOSTS)]
-    all_leases = [
-        Leases(client, namespace="race", policy=LeasePolicy(ttl=15.0, wait=10.0))
-        for client in clients
-    ]
-    yield [SingletonStarter(leases=leases) for leases in all_leases]
-    for leases, client in zip(all_leases, clients, strict=True):
-        await leases.aclose()
-        await client.aclose()
 
 
 async def test_the_documented_sample_lets_several_callers_start_one_id() -> None:

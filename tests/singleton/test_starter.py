@@ -25,16 +25,6 @@ from tests.singleton.harness import HUB, DurableHost, input_of, running_durable_
 pytestmark = pytest.mark.redis
 
 
-async def wait_for_status(durable: DurableHost, instance_id: str, wanted: RuntimeStatus) -> None:
-    client = durable.client()
-    for _ in range(200):
-        status = await client.get_status(instance_id)
-        if status and status.runtime_status and status.runtime_status.value == wanted.value:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"{instance_id!r} never reached {wanted.value}")
-
-
 async def test_starts_an_absent_instance_with_its_input(
     durable: DurableHost, starter: SingletonStarter
 ) -> None:
@@ -53,7 +43,7 @@ async def test_answers_already_running_and_starts_nothing(
     durable: DurableHost, starter: SingletonStarter
 ) -> None:
     await starter.start(durable.client(), WAIT_FOR_FINISH, "job-2", {"first": True})
-    await wait_for_status(durable, "job-2", RuntimeStatus.RUNNING)
+    await durable.wait_for_status("job-2", RuntimeStatus.RUNNING)
 
     result = await starter.start(durable.client(), WAIT_FOR_FINISH, "job-2", {"second": True})
 
@@ -68,7 +58,7 @@ async def test_starts_again_after_completion(
     durable: DurableHost, starter: SingletonStarter
 ) -> None:
     first = await starter.start(durable.client(), ECHO, "echo-1", "one")
-    await wait_for_status(durable, "echo-1", RuntimeStatus.COMPLETED)
+    await durable.wait_for_status("echo-1", RuntimeStatus.COMPLETED)
 
     second = await starter.start(durable.client(), ECHO, "echo-1", "two")
 
@@ -85,9 +75,9 @@ async def test_starts_again_after_termination(
     durable: DurableHost, starter: SingletonStarter
 ) -> None:
     await starter.start(durable.client(), WAIT_FOR_FINISH, "job-3")
-    await wait_for_status(durable, "job-3", RuntimeStatus.RUNNING)
+    await durable.wait_for_status("job-3", RuntimeStatus.RUNNING)
     await durable.client().terminate("job-3", "test")
-    await wait_for_status(durable, "job-3", RuntimeStatus.TERMINATED)
+    await durable.wait_for_status("job-3", RuntimeStatus.TERMINATED)
 
     result = await starter.start(durable.client(), WAIT_FOR_FINISH, "job-3")
 

@@ -1,0 +1,128 @@
+"""What a start decided, as a value: returned to the caller, shared with concurrent callers,
+replayed to an idempotent retry.
+
+A :class:`Decision` is the result plus the policy it was made under. It travels as a small JSON
+string (:meth:`Decision.to_json` / :meth:`Decision.from_json`) so that it can be kept in Redis
+for an ``Idempotency-Key`` and published by a lease holder for callers in other processes.
+A concurrent caller turns it into its own answer with :meth:`Decision.adopt`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any
+
+from singleton.starter._durable import RuntimeStatus
+from singleton.starter._policies import ConflictPolicy, ReusePolicy, StartPolicy
+
+#: Bumped when the JSON shape changes; a decision of another version is not adopted.
+_VERSION = 1
+
+
+class Outcome(str, enum.Enum):
+    """What became of a start request."""
+
+    STARTED = "started"
+    """This call started the instance (and, with an event, raised it on the new instance)."""
+    ALREADY_RUNNING = "already_running"
+    """An active instance holds the ID (conflict ``fail``); nothing was started."""
+    USED_EXISTING = "used_existing"
+    """An active instance holds the ID (conflict ``use-existing``); nothing was started."""
+    EVENT_RAISED = "event_raised"
+    """An active instance holds the ID and received the event; nothing was started."""
+    REUSE_REJECTED = "reuse_rejected"
+    """A finished instance holds the ID and the reuse policy forbids starting it again."""
+    BUSY = "busy"
+    """Another starter held the lease on the ID for longer than we waited; nothing was started."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StartResult:
+    """The answer of :meth:`SingletonStarter.start`."""
+
+    outcome: Outcome
+    instance_id: str
+    runtime_status: RuntimeStatus | None
+    """The status that decided the outcome (``None``: absent, or unknown when BUSY; Pending
+    when adopted from a concurrent start)."""
+    fence: int | None = None
+    """The fencing number of the lease the decision was made under, for audit."""
+    adopted: bool = False
+    """Decided by a concurrent caller's attempt, which this caller shared."""
+    replayed: bool = False
+    """The stored answer to an earlier request with the same Idempotency-Key."""
+
+    @property
+    def started(self) -> bool:
+        return self.outcome is Outcome.STARTED
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """A result and the policy it was decided under."""
+
+    policy: StartPolicy
+    result: StartResult
+
+    def adopt(self, policy: StartPolicy) -> StartResult | None:
+        """The answer for a caller with ``policy`` that was concurrent with this decision, or
+        ``None`` when it must decide for itself (another policy, or nothing adoptable).
+
+        The instance this decision started is the one every concurrent caller is told about:
+        409 under ``fail``, the existing instance under ``use-existing``.
+        """
+        result = self.result
+        if policy != self.policy or not policy.shareable or result.outcome is Outcome.BUSY:
+            return None
+        outcome = result.outcome
+        status = result.runtime_status
+        if outcome is Outcome.STARTED:
+            status = RuntimeStatus.PENDING
+            outcome = (
+                Outcome.USED_EXISTING
+                if policy.conflict is ConflictPolicy.USE_EXISTING
+                else Outcome.ALREADY_RUNNING
+            )
+        return dataclasses.replace(result, outcome=outcome, runtime_status=status, adopted=True)
+
+    def to_json(self) -> str:
+        result, policy = self.result, self.policy
+        return json.dumps(
+            {
+                "v": _VERSION,
+                "outcome": result.outcome.value,
+                "instanceId": result.instance_id,
+                "runtimeStatus": result.runtime_status.value if result.runtime_status else None,
+                "fence": result.fence,
+                "conflict": policy.conflict.value,
+                "reuse": policy.reuse.value,
+                "event": policy.event,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Decision:
+        """Inverse of :meth:`to_json`; ``ValueError`` for anything else."""
+        try:
+            data: Any = json.loads(text)
+            if data.get("v") != _VERSION:
+                raise ValueError(f"unknown decision version {data.get('v')!r}")
+            status = data["runtimeStatus"]
+            fence = data["fence"]
+            result = StartResult(
+                outcome=Outcome(data["outcome"]),
+                instance_id=str(data["instanceId"]),
+                runtime_status=None if status is None else RuntimeStatus(status),
+                fence=None if fence is None else int(fence),
+            )
+            policy = StartPolicy(
+                conflict=ConflictPolicy(data["conflict"]),
+                reuse=ReusePolicy(data["reuse"]),
+                event=data["event"],
+            )
+        except (AttributeError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a start decision: {text!r}") from exc
+        return cls(policy=policy, result=result)
