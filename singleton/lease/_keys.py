@@ -1,14 +1,15 @@
-"""Where a lease lives in Redis: its key, its fence counter and its wake-up channel.
+"""Where a lease lives in Redis: its key, its fence key and its wake-up channel.
 
 Layout for namespace ``durable-singleton`` and name ``MyHub/x``::
 
     durable-singleton:{=MyHub%2Fx}:lease      the holder's token, with the TTL
-    durable-singleton:{=MyHub%2Fx}:fence      fencing counter (INCR per acquisition, no TTL)
+    durable-singleton:{=MyHub%2Fx}:fence      the last fence issued, expiring with the lease
     durable-singleton:{=MyHub%2Fx}:released   channel published on release
 
 Both parts are percent-escaped (everything but ``A-Z a-z 0-9 _ . - ~``), so neither can contain
 ``:``, ``{`` or ``}``: a name can neither leave its namespace nor collide with another name, and
-escaping is reversible, hence injective. The ``{=...}`` hash tag puts all three in one Redis
+escaping is reversible, hence injective. Every key carries a TTL: nothing outlives its lease
+for longer than the lease's TTL. The ``{=...}`` hash tag puts all three in one Redis
 Cluster slot; the ``=`` keeps the tag non-empty for the empty name (an empty tag ``{}`` would
 make Redis hash each whole key separately).
 """

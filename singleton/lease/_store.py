@@ -78,5 +78,5 @@ class LeaseStore:
 
     async def extend(self, keys: LeaseKeys, token: str, ttl_ms: int) -> bool:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it."""
-        extended = await self._run(extend_script, "extend", (keys.lease,), token, ttl_ms)
+        extended = await self._run(extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms)
         return bool(extended == 1)
