@@ -41,6 +41,7 @@ from singleton._errors import (
     LeaseUnavailable,
     ReplicasNotAcknowledged,
 )
+from singleton.lease._eviction import EvictionCheck
 from singleton.lease._keys import LeaseKeys, lease_keys
 from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
 from singleton.lease._renewal import Clock, Renewal, Sleep
@@ -136,6 +137,7 @@ class Leases:
         self.namespace = namespace
         self.store = LeaseStore(client, sharded=sharded)
         self._wakeups = WakeUps(client)
+        self.eviction = EvictionCheck(client)  # warns once if Redis may evict lease keys
         self._clock = clock
         self._sleep = sleep
         self._holds: set[LeaseHold] = set()  # open holds, whose renewals aclose() stops
@@ -161,6 +163,7 @@ class Leases:
         wait_s = self.policy.wait if wait is None else seconds(wait, what="wait")
         if wait_s < 0:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
+        self.eviction.start()
         keys = lease_keys(self.namespace, name)
         token = secrets.token_hex(16)
         started = self._clock()
@@ -234,6 +237,7 @@ class Leases:
         for hold in list(self._holds):
             hold.stop_renewing()
         await self._wakeups.aclose()
+        await self.eviction.aclose()
 
 
 class LeaseHold:
