@@ -41,6 +41,7 @@ from singleton._errors import (
     LeaseUnavailable,
     ReplicasNotAcknowledged,
 )
+from singleton._telemetry import lease_lost, timed_lease_wait
 from singleton.lease._eviction import EvictionCheck
 from singleton.lease._keys import LeaseKeys, lease_keys
 from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
@@ -171,7 +172,9 @@ class Leases:
         if not acquired:
             if wait_s <= 0:
                 raise LeaseBusy(f"lease {name!r} is held by someone else")
-            number, started = await self._wait(name, keys, token, started + wait_s)
+            number, started = await timed_lease_wait(
+                self._wait(name, keys, token, started + wait_s)
+            )
         lease = Lease(
             leases=self, name=name, keys=keys, token=token, fence=number, acquired_at=started
         )
@@ -332,6 +335,7 @@ class LeaseHold:
             )
             return
         if not released and exc_type is None:
+            lease_lost()  # counted for telemetry
             raise LeaseLost(
                 f"lease {lease.name!r} (fence {lease.fence}) had expired before it was released; "
                 "the guarded work may not have been exclusive"

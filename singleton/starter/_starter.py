@@ -26,6 +26,7 @@ import logging
 from typing import Any
 
 from singleton._errors import LeaseBusy, LeaseLost
+from singleton._telemetry import traced_start
 from singleton.lease import Leases
 from singleton.starter._durable import (
     DurableClient,
@@ -77,6 +78,7 @@ class SingletonStarter:
     def __init__(self, *, leases: Leases) -> None:
         self._leases = leases
 
+    @traced_start  # a span and the start metrics (singleton/_telemetry.py)
     async def start(
         self,
         client: DurableClient,
