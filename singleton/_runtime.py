@@ -68,6 +68,13 @@ def default_starter(environ: Mapping[str, str] | None = None) -> SingletonStarte
     return runtime.starter
 
 
+def default_leases(environ: Mapping[str, str] | None = None) -> Leases:
+    """The leases of the running loop's default starter (its Redis client and namespace),
+    for the admin endpoint."""
+    default_starter(environ)
+    return _runtimes[asyncio.get_running_loop()].leases
+
+
 async def close_default_starter() -> None:
     """Close the running loop's default starter (its Redis connections); the next
     :func:`default_starter` call builds a new one from the settings as they are then."""

@@ -38,6 +38,20 @@ class LeaseKeys:
     channel: str
 
 
+def lease_key_pattern(namespace: str) -> str:
+    """A SCAN MATCH pattern for every lease key of ``namespace`` (and nothing else)."""
+    # Escaping leaves only A-Z a-z 0-9 _ . - ~ %: no glob character to quote.
+    return f"{escape(namespace)}:{{=*}}:lease"
+
+
+def name_of_lease_key(namespace: str, key: str) -> str | None:
+    """The lease name a lease key of ``namespace`` belongs to; None if it is no such key."""
+    head, tail = f"{escape(namespace)}:{{=", "}:lease"
+    if not (key.startswith(head) and key.endswith(tail)) or len(key) < len(head) + len(tail):
+        return None
+    return unescape(key[len(head) : -len(tail)])
+
+
 @lru_cache(maxsize=4096)  # a starter takes the same few names again and again
 def lease_keys(namespace: str, name: str) -> LeaseKeys:
     """The keys of lease ``name`` in ``namespace`` (both any str; the namespace non-empty)."""

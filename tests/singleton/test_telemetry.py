@@ -16,6 +16,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from singleton import (
     LeaseLost,
@@ -160,7 +162,9 @@ async def test_a_wait_that_gets_the_lease_is_recorded_as_acquired(
 async def test_redis_down_is_an_error_span_and_a_redis_error(
     durable: DurableHost, spans: InMemorySpanExporter
 ) -> None:
-    client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    client = aioredis.Redis(
+        host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     leases = Leases(client, namespace="otel-down")
     errors = _sum("durable_singleton.redis.errors", **{"singleton.redis.operation": "acquire"})
     failed = _sum(
