@@ -13,12 +13,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from singleton import LeaseLost, LeaseUnavailable
-from singleton._redis import RedisSettings, create_redis_client
 from singleton.lease._admin import SCAN_BATCH, force_release, list_leases
 from singleton.lease._keys import lease_key_pattern, name_of_lease_key
 from singleton.lease._leases import LeasePolicy, Leases
 from tests.lease.conftest import MakeLeases
-from tests.redis_servers import RedisServer, free_port
+from tests.redis_servers import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -109,16 +108,10 @@ async def test_redis_down_is_lease_unavailable() -> None:
 
 
 @pytest.fixture
-async def cluster_leases(cluster: list[RedisServer]) -> AsyncIterator[Leases]:
-    settings = RedisSettings.from_environ(
-        {"REDIS_URL": f"redis://127.0.0.1:{cluster[0].port}", "REDIS_CLUSTER": "true"}
-    )
-    client = create_redis_client(settings)
-    assert isinstance(client, RedisCluster)
-    leases = Leases(client, namespace="admin", policy=LeasePolicy(ttl=20, wake_fallback=30))
+async def cluster_leases(cluster_client: RedisCluster) -> AsyncIterator[Leases]:
+    leases = Leases(cluster_client, namespace="admin", policy=LeasePolicy(ttl=20, wake_fallback=30))
     yield leases
     await leases.aclose()
-    await client.aclose()
 
 
 async def test_a_cluster_lists_the_leases_of_every_primary_and_force_releases(

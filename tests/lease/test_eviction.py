@@ -11,7 +11,6 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import OutOfMemoryError
 
 from singleton import LeaseUnavailable, SingletonStarter
-from singleton._redis import RedisSettings, create_redis_client
 from singleton.functions.http import handle_start_request
 from singleton.lease._eviction import EvictionCheck, check_eviction_policy
 from singleton.lease._leases import LeasePolicy, Leases
@@ -91,22 +90,16 @@ async def test_an_unreadable_policy_is_a_warning_and_fails_nothing(
 
 
 async def test_every_primary_of_a_cluster_is_read_and_named(
-    cluster: list[RedisServer], caplog: pytest.LogCaptureFixture
+    cluster: list[RedisServer], cluster_client: RedisCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, EVICTION_LOGGER)
-    settings = RedisSettings.from_environ(
-        {"REDIS_URL": f"redis://127.0.0.1:{cluster[0].port}", "REDIS_CLUSTER": "true"}
-    )
-    client = create_redis_client(settings)
-    assert isinstance(client, RedisCluster)
     direct = aioredis.Redis(host="127.0.0.1", port=cluster[1].port)
     await direct.config_set("maxmemory-policy", "allkeys-lru")  # one node of three
     try:
-        policies = await check_eviction_policy(client)
+        policies = await check_eviction_policy(cluster_client)
     finally:
         await direct.config_set("maxmemory-policy", "noeviction")
         await direct.aclose()
-        await client.aclose()
     assert sorted(policies.values()) == ["allkeys-lru", "noeviction", "noeviction"]
     warnings = _warnings(caplog)
     assert len(warnings) == 1
