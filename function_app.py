@@ -2,6 +2,8 @@
 
 * ``StartSingleton`` — ``POST /api/orchestrators/{functionName}/{instanceId}``, the HTTP starter.
 * ``ProcessBatch`` / ``Monitor`` / ``AwaitApproval`` — example orchestrations to start.
+* ``SingletonLeases`` — ``GET``/``DELETE /api/singleton/leases``: list the held leases,
+  force-release one (admin level).
 * ``StartMonitorOnSchedule`` — a timer that starts the monitor through the same starter,
   showing the library used from a non-HTTP trigger.
 * ``BuildReport`` — ``POST /api/reports/{customerId}``: ``@singleton`` on a plain function,
@@ -19,11 +21,13 @@ from examples import reports
 from examples.orchestrations import MONITOR
 from examples.orchestrations import blueprint as examples_blueprint
 from singleton import Outcome, default_starter, singleton
+from singleton.functions.admin import blueprint as admin_blueprint
 from singleton.functions.http import blueprint as starter_blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(starter_blueprint)
 app.register_functions(examples_blueprint)
+app.register_functions(admin_blueprint)
 
 MONITOR_INSTANCE_ID = "monitor"
 

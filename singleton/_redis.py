@@ -11,9 +11,10 @@ import dataclasses
 import importlib
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -41,11 +42,14 @@ def _validated_url(raw: str) -> str:
     try:
         parts = urlsplit(raw)
         port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"REDIS_URL is malformed: {exc}") from None
+    except ValueError:
+        # urlsplit's message quotes the port, which may be a piece of a mistyped password.
+        raise ConfigurationError(
+            f"REDIS_URL is malformed (its host or port cannot be read): {redact_url(raw)}"
+        ) from None
     if parts.scheme not in ("redis", "rediss"):
         raise ConfigurationError(
-            f"REDIS_URL must start with redis:// or rediss://, got scheme {parts.scheme!r}"
+            f"REDIS_URL must start with redis:// or rediss://, got {redact_url(raw)}"
         )
     host = parts.hostname
     if not host:
@@ -63,13 +67,41 @@ def _validated_url(raw: str) -> str:
     return raw
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+#: Query parameters whose values are secrets (redis-py reads ``?password=``; the rest is caution).
+_SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|credential|auth|sig", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log line: every password or token in it replaced by ``***``.
+
+    * ``user:password@`` keeps the user (an identity, not a secret): ``user:***@``;
+    * a user with no password may be an access key or token written as the user: ``***@``;
+    * ``?password=`` and any parameter named like a secret (token, key, secret, auth, ...);
+    * a fragment, and anything that is not a ``scheme://`` URL at all, wholly.
+
+    When in doubt it hides too much: a password holding an unencoded ``/``, ``?`` or ``#``
+    makes everything before the last ``@`` disappear, never a piece of the password show.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or not scheme.isascii() or not scheme.isalnum():
+        return REDACTED
+    userinfo, at, address = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        whole = not colon or any(c in userinfo for c in "/?#")
+        userinfo = f"{REDACTED}@" if whole else f"{user}:{REDACTED}@"
+    address, hash_sign, _ = address.partition("#")
+    address, question, query = address.partition("?")
+    if query:
+        parameters = []
+        for parameter in query.split("&"):
+            name, equals, _ = parameter.partition("=")
+            secret = equals and _SECRET_PARAMETER.search(unquote(name))
+            parameters.append(f"{name}={REDACTED}" if secret else parameter)
+        query = "&".join(parameters)
+    tail = f"#{REDACTED}" if hash_sign else ""
+    return f"{scheme}://{userinfo}{address}{question}{query}{tail}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -112,7 +144,7 @@ class RedisSettings:
     @property
     def redacted_url(self) -> str:
         """``url`` without its password, for logs."""
-        return _redacted(self.url)
+        return redact_url(self.url)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RedisSettings:

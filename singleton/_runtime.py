@@ -70,7 +70,7 @@ def default_starter(environ: Mapping[str, str] | None = None) -> SingletonStarte
 
 def default_leases(environ: Mapping[str, str] | None = None) -> Leases:
     """The running loop's lease manager: the default starter's, so both share one Redis client
-    and one policy (``@singleton`` functions take their leases here)."""
+    and one policy (``@singleton`` functions and the admin endpoint take their leases here)."""
     default_starter(environ)
     return _runtimes[asyncio.get_running_loop()].leases
 

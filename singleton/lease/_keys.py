@@ -1,14 +1,15 @@
-"""Where a lease lives in Redis: its key, its fence counter and its wake-up channel.
+"""Where a lease lives in Redis: its key, its fence key and its wake-up channel.
 
 Layout for namespace ``durable-singleton`` and name ``MyHub/x``::
 
     durable-singleton:{=MyHub%2Fx}:lease      the holder's token, with the TTL
-    durable-singleton:{=MyHub%2Fx}:fence      fencing counter (INCR per acquisition, no TTL)
+    durable-singleton:{=MyHub%2Fx}:fence      the last fence issued, expiring with the lease
     durable-singleton:{=MyHub%2Fx}:released   channel published on release
 
 Both parts are percent-escaped (everything but ``A-Z a-z 0-9 _ . - ~``), so neither can contain
 ``:``, ``{`` or ``}``: a name can neither leave its namespace nor collide with another name, and
-escaping is reversible, hence injective. The ``{=...}`` hash tag puts all three in one Redis
+escaping is reversible, hence injective. Every key carries a TTL: nothing outlives its lease
+for longer than the lease's TTL. The ``{=...}`` hash tag puts all three in one Redis
 Cluster slot; the ``=`` keeps the tag non-empty for the empty name (an empty tag ``{}`` would
 make Redis hash each whole key separately).
 """
@@ -35,6 +36,20 @@ class LeaseKeys:
     lease: str
     fence: str
     channel: str
+
+
+def lease_key_pattern(namespace: str) -> str:
+    """A SCAN MATCH pattern for every lease key of ``namespace`` (and nothing else)."""
+    # Escaping leaves only A-Z a-z 0-9 _ . - ~ %: no glob character to quote.
+    return f"{escape(namespace)}:{{=*}}:lease"
+
+
+def name_of_lease_key(namespace: str, key: str) -> str | None:
+    """The lease name a lease key of ``namespace`` belongs to; None if it is no such key."""
+    head, tail = f"{escape(namespace)}:{{=", "}:lease"
+    if not (key.startswith(head) and key.endswith(tail)) or len(key) < len(head) + len(tail):
+        return None
+    return unescape(key[len(head) : -len(tail)])
 
 
 @lru_cache(maxsize=4096)  # a starter takes the same few names again and again

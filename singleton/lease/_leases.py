@@ -41,6 +41,8 @@ from singleton._errors import (
     LeaseUnavailable,
     ReplicasNotAcknowledged,
 )
+from singleton._telemetry import lease_lost, timed_lease_wait
+from singleton.lease._eviction import EvictionCheck
 from singleton.lease._keys import LeaseKeys, lease_keys
 from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
 from singleton.lease._renewal import Clock, Renewal, Sleep
@@ -136,6 +138,7 @@ class Leases:
         self.namespace = namespace
         self.store = LeaseStore(client, sharded=sharded)
         self._wakeups = WakeUps(client)
+        self.eviction = EvictionCheck(client)  # warns once if Redis may evict lease keys
         self._clock = clock
         self._sleep = sleep
         self._holds: set[LeaseHold] = set()  # open holds, whose renewals aclose() stops
@@ -161,6 +164,7 @@ class Leases:
         wait_s = self.policy.wait if wait is None else seconds(wait, what="wait")
         if wait_s < 0:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
+        self.eviction.start()
         keys = lease_keys(self.namespace, name)
         token = secrets.token_hex(16)
         started = self._clock()
@@ -168,7 +172,9 @@ class Leases:
         if not acquired:
             if wait_s <= 0:
                 raise LeaseBusy(f"lease {name!r} is held by someone else")
-            number, started = await self._wait(name, keys, token, started + wait_s)
+            number, started = await timed_lease_wait(
+                self._wait(name, keys, token, started + wait_s)
+            )
         lease = Lease(
             leases=self, name=name, keys=keys, token=token, fence=number, acquired_at=started
         )
@@ -234,6 +240,7 @@ class Leases:
         for hold in list(self._holds):
             hold.stop_renewing()
         await self._wakeups.aclose()
+        await self.eviction.aclose()
 
 
 class LeaseHold:
@@ -328,6 +335,7 @@ class LeaseHold:
             )
             return
         if not released and exc_type is None:
+            lease_lost()  # counted for telemetry
             raise LeaseLost(
                 f"lease {lease.name!r} (fence {lease.fence}) had expired before it was released; "
                 "the guarded work may not have been exclusive"

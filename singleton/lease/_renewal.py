@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from singleton._errors import LeaseUnavailable
+from singleton._telemetry import lease_lost
 from singleton.lease._policy import LeasePolicy
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Renewal:
 
     def _lose(self, reason: str) -> None:
         self.lost = reason
+        lease_lost()  # counted for telemetry
         logger.error("lease %r lost: %s; cancelling its holder", self._name, reason)
         self._holder.cancel(f"lease {self._name!r} lost")
 

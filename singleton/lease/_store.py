@@ -9,6 +9,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, RedisError
 
 from singleton._errors import LeaseUnavailable
+from singleton._telemetry import redis_error
 from singleton.lease._keys import LeaseKeys
 from singleton.lease._scripts import Script, acquire_script, extend_script, release_script
 
@@ -20,6 +21,7 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
     """The one translation of a redis-py failure; raise it ``from exc``."""
+    redis_error(action)  # counted for telemetry
     return LeaseUnavailable(f"Redis failed to {action} {key!r}: {type(exc).__name__}: {exc}")
 
 
@@ -78,5 +80,5 @@ class LeaseStore:
 
     async def extend(self, keys: LeaseKeys, token: str, ttl_ms: int) -> bool:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it."""
-        extended = await self._run(extend_script, "extend", (keys.lease,), token, ttl_ms)
+        extended = await self._run(extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms)
         return bool(extended == 1)

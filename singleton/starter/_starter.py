@@ -36,6 +36,7 @@ from singleton._errors import (
     RaiseEventFailed,
     StartRejected,
 )
+from singleton._telemetry import traced_start
 from singleton.lease import Leases
 from singleton.starter._decision import Decision, Outcome, StartResult
 from singleton.starter._durable import (
@@ -117,6 +118,7 @@ class SingletonStarter:
         self._terminate_wait = terminate_wait
         self._flights: Flights[Decision] = Flights()
 
+    @traced_start  # a span and the start metrics (singleton/_telemetry.py)
     async def start(
         self,
         client: DurableClient,

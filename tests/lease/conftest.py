@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
+from singleton._redis import RedisSettings, create_redis_client
 from singleton.lease._leases import LeasePolicy, Leases
 from tests.lease.servers import (
     TlsFiles,
@@ -52,6 +54,19 @@ def cluster() -> Iterator[list[RedisServer]]:
     """A real 3-master Redis Cluster on loopback."""
     with running_cluster() as nodes:
         yield nodes
+
+
+@pytest.fixture
+async def cluster_client(cluster: list[RedisServer]) -> AsyncIterator[RedisCluster]:
+    """A RedisCluster client of the module's cluster, as the app builds it."""
+    settings = RedisSettings.from_environ(
+        {"REDIS_URL": f"redis://127.0.0.1:{cluster[0].port}", "REDIS_CLUSTER": "true"}
+    )
+    client = create_redis_client(settings)
+    assert isinstance(client, RedisCluster)
+    await client.initialize()  # learn the slot map before asking it
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,8 @@ async def test_a_retried_acquire_whose_reply_was_lost_holds_the_lease(
         lease = await leases.acquire("x", wait=0)  # a plain SET NX retry would read "busy"
         assert proxy.dropped == 1
         assert await redis_client.get(lease.key) == lease.token.encode()
-        assert lease.fence == 1  # the retry returned the fence of the first run, not a new one
+        # The retry returned the fence the first run issued and remembered, not a new one.
+        assert await redis_client.get(leases.keys("x").fence) == str(lease.fence).encode()
         assert await lease.release() is True
     finally:
         await leases.aclose()

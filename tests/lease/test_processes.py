@@ -68,7 +68,7 @@ async def test_a_killed_holder_stops_renewing_and_its_lease_expires_within_the_t
         killed_at = time.monotonic()
         lease = await leases.acquire("abandoned", wait=2 * ttl + 1)
         assert time.monotonic() - killed_at <= ttl + 0.1  # it ran out with its TTL, no later
-        assert lease.fence == int(fence) + 1
+        assert lease.fence > int(fence)
         await lease.release()
         await leases.aclose()
     finally:

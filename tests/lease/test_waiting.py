@@ -66,12 +66,12 @@ async def test_a_waiter_takes_an_expired_lease_at_its_ttl_without_a_release(
     make_leases: MakeLeases,
 ) -> None:
     leases = make_leases(ttl=0.3, wake_fallback=30)
-    await leases.acquire("x")  # never released: it runs out
+    expired = await leases.acquire("x")  # never released: it runs out
     started = time.monotonic()
     lease = await leases.acquire("x", wait=5)
     waited = time.monotonic() - started
     assert 0.2 < waited < 0.6
-    assert lease.fence == 2
+    assert lease.fence > expired.fence
 
 
 async def test_a_waiter_gives_up_with_lease_busy_at_its_deadline(make_leases: MakeLeases) -> None:
@@ -95,7 +95,7 @@ async def test_a_lost_wake_up_costs_at_most_the_fallback(
     started = time.monotonic()
     lease = await waiter
     assert time.monotonic() - started < 0.35
-    assert lease.fence == holder.fence + 1
+    assert lease.fence > holder.fence
 
 
 async def test_waiters_are_still_pushed_after_the_pubsub_connection_is_killed(
@@ -117,4 +117,4 @@ async def test_waiters_are_still_pushed_after_the_pubsub_connection_is_killed(
     await holder.release()
     lease = await asyncio.wait_for(waiter, 5)
     assert time.monotonic() - started < 1  # pushed, not the 30 s fallback
-    assert lease.fence == holder.fence + 1
+    assert lease.fence > holder.fence

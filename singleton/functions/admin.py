@@ -1,0 +1,97 @@
+"""The admin endpoint: the leases held under ``SINGLETON_KEY_PREFIX``, and a force-release.
+
+``/api/singleton/leases``, auth level ``admin`` (the host's master key):
+
+=======================================  ==================================================
+GET                                      200 ``{"namespace", "count", "leases": [{"name",
+                                         "ttlSeconds", "fence"}]}``, sorted by name
+DELETE ``?name=<hub>/<instanceId>``      200 ``{"name", "released": true}``: deleted and
+                                         its waiters woken; 404 if no lease was held;
+                                         400 without ``name``
+=======================================  ==================================================
+
+Redis failing is a 503, a missing setting a 500 (``application/problem+json``). The name is a
+query parameter because lease names hold a ``/`` (task hub, then instance ID). The
+routes are not under ``admin/``, which the Functions host reserves for itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import azure.functions as func
+
+from singleton._errors import ConfigurationError, LeaseUnavailable
+from singleton._runtime import default_leases
+from singleton.functions.http import RETRY_AFTER_SECONDS, problem
+from singleton.lease import Leases
+from singleton.lease._admin import force_release, list_leases
+
+logger = logging.getLogger(__name__)
+
+LEASES_ROUTE = "singleton/leases"
+
+
+def _json(body: object) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body), status_code=200, mimetype="application/json", charset="utf-8"
+    )
+
+
+async def handle_leases_request(
+    req: func.HttpRequest, leases: Callable[[], Leases] = default_leases
+) -> func.HttpResponse:
+    """GET: list the held leases; DELETE ``?name=``: force-release one."""
+    name = req.params.get("name")
+    try:
+        if req.method.upper() == "DELETE":
+            if not name:
+                return problem(
+                    400,
+                    "invalid-request",
+                    "Which lease?",
+                    "DELETE needs the lease's name: ?name=<task hub>/<instance ID>",
+                )
+            if not await force_release(leases(), name):
+                return problem(404, "no-lease", "No such lease", f"no lease {name!r} is held")
+            return _json({"name": name, "released": True})
+        own = leases()
+        held = await list_leases(own)
+    except ConfigurationError as exc:
+        logger.error("singleton admin endpoint is misconfigured: %s", exc)
+        return problem(500, "misconfigured", "The singleton leases are not configured", str(exc))
+    except LeaseUnavailable as exc:
+        logger.warning("singleton admin endpoint: %s", exc)
+        return problem(
+            503,
+            "lease-unavailable",
+            "The singleton lease store is unavailable",
+            "Redis failed or could not be reached; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    return _json(
+        {
+            "namespace": own.namespace,
+            "count": len(held),
+            "leases": [
+                {"name": lease.name, "ttlSeconds": lease.ttl, "fence": lease.fence}
+                for lease in held
+            ],
+        }
+    )
+
+
+blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves it untyped
+
+
+@blueprint.function_name("SingletonLeases")
+@blueprint.route(
+    route=LEASES_ROUTE,
+    methods=[func.HttpMethod.GET, func.HttpMethod.DELETE],
+    auth_level=func.AuthLevel.ADMIN,
+)
+async def singleton_leases(req: func.HttpRequest) -> func.HttpResponse:
+    """List the held leases (GET) or force-release one (DELETE ``?name=``)."""
+    return await handle_leases_request(req)

@@ -1,0 +1,113 @@
+"""Operators' view of the leases: list those held in a namespace, force-release one.
+
+Listing walks the keyspace with ``SCAN`` and a ``MATCH`` on the namespace's lease keys
+(never ``KEYS``, which blocks Redis while it walks everything), on every primary of a
+Redis Cluster. It is a snapshot: a lease may be taken or released while it runs.
+
+Force-release deletes a lease whoever holds it, and wakes its waiters as a release does.
+The holder is not told at once: its next renewal finds the lease gone and its guarded
+block ends with ``LeaseLost``; a holder that does not renew (a short hold, such as the
+starter's) finds it at its release. Use it for a holder that is gone (a crashed process
+whose lease has a long TTL) — on a live holder it breaks the mutual exclusion by hand.
+The fence key stays, so the next holder's fence is still above the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator
+
+from redis.asyncio.cluster import RedisCluster
+
+from singleton._errors import LeaseUnavailable
+from singleton._telemetry import redis_error
+from singleton.lease._keys import lease_key_pattern, name_of_lease_key
+from singleton.lease._leases import Leases
+from singleton.lease._scripts import FORCE_RELEASE
+from singleton.lease._store import REDIS_ERRORS
+
+logger = logging.getLogger(__name__)
+
+#: Keys SCAN looks at per call, per node (a hint to Redis, not a limit on the result).
+SCAN_BATCH = 500
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HeldLease:
+    """A lease held when it was listed."""
+
+    name: str
+    ttl: float | None
+    """Seconds left before it expires unless renewed (None: no expiry; never set by us)."""
+    fence: int | None
+    """The fence issued to its holder (None: the fence key was evicted)."""
+
+
+@contextlib.contextmanager
+def _translated(action: str, target: str) -> Iterator[None]:
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        redis_error(action)
+        raise LeaseUnavailable(
+            f"Redis failed to {action} {target!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+async def list_leases(leases: Leases) -> list[HeldLease]:
+    """Every lease held in ``leases``' namespace, sorted by name. Raises LeaseUnavailable."""
+    client = leases.store.client
+    pattern = lease_key_pattern(leases.namespace)
+    with _translated("list", pattern):
+        if isinstance(client, RedisCluster):
+            found = client.scan_iter(
+                match=pattern, count=SCAN_BATCH, target_nodes=RedisCluster.PRIMARIES
+            )
+        else:
+            found = client.scan_iter(match=pattern, count=SCAN_BATCH)
+        names = {}
+        async for raw in found:  # SCAN may return a key twice
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            name = name_of_lease_key(leases.namespace, key)
+            if name is not None:
+                names[key] = name
+        held = []
+        keys = sorted(names, key=names.__getitem__)
+        for start in range(0, len(keys), SCAN_BATCH):
+            batch = keys[start : start + SCAN_BATCH]
+            pipe = client.pipeline(transaction=False)  # a cluster routes each key to its node
+            for key in batch:
+                pipe.pttl(key)
+                pipe.get(leases.keys(names[key]).fence)
+            answers = await pipe.execute()
+            for index, key in enumerate(batch):
+                pttl, fence = answers[2 * index], answers[2 * index + 1]
+                if pttl == -2:  # released since the scan
+                    continue
+                held.append(
+                    HeldLease(
+                        name=names[key],
+                        ttl=None if pttl < 0 else pttl / 1000,
+                        fence=None if fence is None else int(fence),
+                    )
+                )
+    return held
+
+
+async def force_release(leases: Leases, name: str) -> bool:
+    """Delete lease ``name`` whoever holds it and wake its waiters; False if none was held.
+
+    Raises LeaseUnavailable. Logged at WARNING: it is an operator's act."""
+    keys = leases.keys(name)
+    publish_flag = "1" if isinstance(leases.store.client, RedisCluster) else "0"
+    with _translated("force-release", keys.lease):
+        released = await leases.store.client.eval(
+            FORCE_RELEASE, 2, keys.lease, keys.channel, publish_flag
+        )
+    if released == 1:
+        logger.warning("force-released lease %r (its holder loses it at its next renewal)", name)
+        return True
+    logger.info("force-release of %r: no lease was held", name)
+    return False
