@@ -162,6 +162,13 @@ class RedisSettings:
             raise ConfigurationError(
                 "REDIS_URL carries a password but REDIS_ENTRA_AUTH is set: choose one"
             )
+        if entra_auth != "none" and urlsplit(url).username:
+            # redis-py refuses a user name beside a credential provider; the provider sends
+            # the identity's object ID (from its token) as the user name itself.
+            raise ConfigurationError(
+                "REDIS_URL names a user but REDIS_ENTRA_AUTH is set: leave the user out, "
+                "the Entra ID token names the identity"
+            )
         if entra_auth == "service-principal":
             for setting, value in (
                 ("REDIS_ENTRA_CLIENT_ID", client_id),

@@ -92,6 +92,13 @@ def test_secrets_are_not_in_the_repr() -> None:
             "carries a password but REDIS_ENTRA_AUTH",
         ),
         (
+            {
+                "REDIS_URL": "rediss://object-id@x.redis.cache.windows.net",
+                "REDIS_ENTRA_AUTH": "default",
+            },
+            "names a user but REDIS_ENTRA_AUTH",
+        ),
+        (
             {"REDIS_URL": URL, "REDIS_ENTRA_AUTH": "service-principal"},
             "REDIS_ENTRA_CLIENT_ID is required",
         ),
