@@ -63,15 +63,6 @@ def _validated_url(raw: str) -> str:
     return raw
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RedisSettings:
     """How to reach Redis. Build with :meth:`from_environ`; every field is a ``REDIS_*`` setting.
@@ -112,7 +103,7 @@ class RedisSettings:
     @property
     def redacted_url(self) -> str:
         """``url`` without its password, for logs."""
-        return _redacted(self.url)
+        return redact_redis_url(self.url)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RedisSettings:
@@ -265,3 +256,23 @@ def create_redis_client(
         settings.url, timeout=settings.connect_timeout, **options
     )
     return Redis.from_pool(pool)
+
+
+def redact_redis_url(url: str) -> str:
+    """``url`` with every password in it (user info, ``?password=``) replaced by ``***``.
+
+    For logs and banners; never raises: a URL that cannot be parsed is not echoed at all.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user = parts.username or ""
+            netloc = f"{user}:***@{netloc.rsplit('@', 1)[1]}"
+        query = "&".join(
+            f"{name}=***" if name.lower() == "password" else f"{name}{sep}{value}"
+            for name, sep, value in (item.partition("=") for item in parts.query.split("&"))
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
+    except ValueError:
+        return "<unparseable Redis URL>"

@@ -18,6 +18,7 @@ from yarl import URL
 from devhost import RunningDevHost
 from examples.orchestrations import AWAIT_APPROVAL
 from tests.e2e.conftest import DevHostFactory
+from tests.redis_servers import running_redis_server
 
 pytestmark = pytest.mark.redis
 
@@ -169,18 +170,18 @@ async def test_no_answer_names_an_internal_address(
     http: aiohttp.ClientSession,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Redis unreachable: a 503 whose body names no host or port (the log has them)."""
-    from tests.redis_servers import free_port
+    """Redis gone after start: a 503 whose body names no host or port (the log has them)."""
+    with running_redis_server() as doomed:
+        monkeypatch.setenv("REDIS_URL", doomed.url)
+        monkeypatch.setenv("REDIS_RETRIES", "0")
+        async with devhost() as host:
+            doomed.stop()
+            url = host.url(f"orchestrators/{AWAIT_APPROVAL}/no-redis")
+            async with http.post(url) as response:
+                text = await response.text()
+                assert response.status == 503
 
-    port = free_port()
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    monkeypatch.setenv("REDIS_RETRIES", "0")
-    monkeypatch.setenv("REDIS_CONNECT_TIMEOUT", "0.5")
-    async with devhost() as host:
-        async with http.post(host.url(f"orchestrators/{AWAIT_APPROVAL}/no-redis")) as response:
-            text = await response.text()
-            assert response.status == 503
-
-        assert str(port) not in text
-        assert "127.0.0.1" not in text
-        assert host.backend.start_records("no-redis") == []
+    assert str(doomed.port) not in text
+    assert "127.0.0.1" not in text
+    assert "nothing was started" in text
+    assert host.backend.start_records("no-redis") == []
