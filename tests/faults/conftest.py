@@ -25,27 +25,18 @@ from devhost import RunningDevHost, run_devhost
 from devhost.durable import DurableBackend, MemoryStore
 from singleton import close_default_starter
 from tests.singleton.durable_app import FUNCTIONS
+from tests.singleton.harness import DurableHost
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB = "FaultHub"
 
 
-@dataclass
-class ServedBackend:
-    backend: DurableBackend
-    base_url: str
-
-    @property
-    def binding(self) -> str:
-        return self.backend.client_binding(self.base_url)
+class ServedBackend(DurableHost):
+    """The starter tests' served backend, with the count of starts that created an instance
+    (``started`` counts every start the store answered with success, swallowed ones too)."""
 
     def created(self, instance_id: str) -> int:
-        """Starts of ``instance_id`` that created an instance (the store's own count)."""
         return sum(record.created for record in self.backend.start_records(instance_id))
-
-    def answered(self, instance_id: str) -> int:
-        """Start requests of ``instance_id`` the store answered with success (202 upstream)."""
-        return len(self.backend.start_records(instance_id))
 
 
 @contextlib.asynccontextmanager

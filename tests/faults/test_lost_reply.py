@@ -61,7 +61,7 @@ async def test_a_lost_start_reply_is_502_and_the_retry_starts_nothing_more(
             assert retry.status_code == 409, retry.get_body()
             assert json.loads(retry.get_body())["runtimeStatus"] in {"Pending", "Running"}
             assert served.created("lost-reply") == 1
-            assert served.answered("lost-reply") == 1
+            assert served.started("lost-reply") == 1
             assert [s.instance_id for s in await served.backend.list_states()] == ["lost-reply"]
     finally:
         await leases.aclose()
