@@ -31,11 +31,15 @@ Settings: host.json (extensions.http.routePrefix, extensions.durableTask.hubName
 overridableExistingInstanceStates) and local.settings.json "Values", copied into the
 environment before the app is imported; variables already set are never overridden.
 
-Redis: REDIS_URL is used when set (environment or local.settings.json). Otherwise an
-in-process Redis (fakeredis with Lua) is started on a free loopback port and exported as
-REDIS_URL before the app is imported. It guards only this one process.
+Redis: REDIS_URL is used when set (environment or local.settings.json); it is parsed and
+PINGed at start, and the host exits (status 1) with a one-line reason when it is malformed
+or Redis does not answer. Otherwise an in-process Redis (fakeredis with Lua) is started on a
+free loopback port and exported as REDIS_URL before the app is imported. It guards only
+this one process. Passwords in REDIS_URL are never printed.
 
-Not enforced locally: HTTP auth levels (function/admin keys), as with Core Tools.
+Not enforced locally: HTTP auth levels (function/admin keys), as with Core Tools. So keep
+--host on loopback: on any other address the Durable management API (terminate, purge) is
+open to the network, and the host says so loudly.
 """
 
 EPILOG = """\
@@ -43,11 +47,11 @@ examples:
   python -m devhost                              # ./function_app.py on 127.0.0.1:7071
   python -m devhost --app ../other-app           # ../other-app/function_app.py
   python -m devhost --port 7072 --store .durable.sqlite
-  REDIS_URL=redis://127.0.0.1:6379/0 python -m devhost --app examples/function_app.py
-  python -m devhost --app my_package.app:app --storage-latency 20
+  REDIS_URL=redis://127.0.0.1:6379/0 python -m devhost --port 7072
+  python -m devhost --app function_app:app --storage-latency 20
 
-exit status: 0 after Ctrl-C/SIGTERM, 1 when the app or its settings cannot be loaded,
-2 for bad command-line arguments.
+exit status: 0 after Ctrl-C/SIGTERM, 1 when the app or its settings cannot be loaded or
+REDIS_URL does not answer PING, 2 for bad command-line arguments.
 """
 
 
@@ -83,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; keep it on loopback)",
+        help="address to listen on (default 127.0.0.1; keep it on loopback: keys are not "
+        "enforced, so any other address exposes the management API, with a warning)",
     )
     parser.add_argument(
         "--app",

@@ -8,6 +8,7 @@ the same settings it would see in Azure.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import sys
 import time
@@ -28,15 +29,48 @@ from devhost._errors import DevHostError
 from devhost._invoker import Invoker, thread_count_from
 from devhost._loader import IndexedFunction, LoadedApp, load_app, resolve_app_reference
 from devhost._ncrontab import NcrontabSchedule
-from devhost._redis import LOUD_WARNING, EmbeddedRedis
+from devhost._redis import LOUD_WARNING, EmbeddedRedis, check_redis
 from devhost._responses import UnsupportedReturnValueError, to_web_response
 from devhost._routes import RouteTable
 from devhost._settings import HostConfig, default_environ, load_local_settings
 from devhost._timers import Clock, Sleep, TimerJob, TimerScheduler, utc_now
+from singleton._redis import redact_url
 
 logger = logging.getLogger(__name__)
 
 REDIS_URL = "REDIS_URL"
+
+EXPOSED_WARNING = (
+    "!!! LISTENING ON {host}, NOT LOOPBACK: anyone who can reach this address can start and\n"
+    "!!! terminate orchestrations. Keys are not enforced locally (no function or admin keys):\n"
+    "!!! the Durable management API (/runtime/webhooks/durabletask/...) is open to them."
+)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name) only listens on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+async def _close_worker_clients() -> None:
+    """Close what the Python worker's process exit would otherwise leave open.
+
+    azure-functions-durable keeps one module-level aiohttp session for every Durable client
+    and never closes it; the app's default singleton starter keeps a Redis pool per event
+    loop. Left open, Ctrl-C ends in "Unclosed client session" errors and ResourceWarnings.
+    Only modules the app already imported are touched.
+    """
+    starter = sys.modules.get("singleton._runtime")
+    if starter is not None:
+        await starter.close_default_starter()
+    http_utils = sys.modules.get("azure.durable_functions.models.utils.http_utils")
+    if http_utils is not None:
+        await http_utils._close_session()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,10 +119,13 @@ class _EnvironmentChanges:
     def __init__(self, environ: MutableMapping[str, str]) -> None:
         self.environ = environ
         self._added: list[str] = []
+        self._replaced: dict[str, str] = {}
 
     def set(self, name: str, value: str) -> None:
         if name not in self.environ:
             self._added.append(name)
+        elif name not in self._added:
+            self._replaced.setdefault(name, self.environ[name])
         self.environ[name] = value
 
     def record_added(self, names: list[str]) -> None:
@@ -97,6 +134,7 @@ class _EnvironmentChanges:
     def restore(self) -> None:
         for name in self._added:
             self.environ.pop(name, None)
+        self.environ.update(self._replaced)
 
 
 class _Dispatcher:
@@ -261,14 +299,20 @@ async def _running(
         changes.record_added(list(applied))
         config = config.resolved(environ)  # the hub name may name an app setting
 
-        redis_embedded = REDIS_URL not in environ
+        # Empty counts as unset: local.settings.example.json ships REDIS_URL empty.
+        redis_embedded = not environ.get(REDIS_URL, "").strip()
         if redis_embedded:
             embedded = EmbeddedRedis()
             changes.set(REDIS_URL, embedded.start())
             stack.callback(embedded.stop)
         redis_url = environ[REDIS_URL]
+        shown_redis_url = redact_url(redis_url)
+        if not redis_embedded:
+            await check_redis(environ)
 
         loaded = load_app(options.app, cwd=options.cwd)
+        # Runs after the server and the backend have stopped (the stack unwinds in reverse).
+        stack.push_async_callback(_close_worker_clients)
         plans = {f.name: plan_bindings(f) for f in loaded.functions if not f.is_durable}
         routes = _route_entries(loaded.functions)
         table = RouteTable.build(prefix=config.route_prefix, functions=routes)
@@ -309,11 +353,17 @@ async def _running(
             stack.push_async_callback(backend.stop)
             dispatcher.client_binding = backend.client_binding(base_url)
 
-        warnings = [LOUD_WARNING.format(url=redis_url)] if redis_embedded else []
+        warnings = [LOUD_WARNING.format(url=shown_redis_url)] if redis_embedded else []
+        if not is_loopback(options.host):
+            warnings.append(EXPOSED_WARNING.format(host=options.host))
+            logger.warning(
+                "listening on %r, not loopback: the management API is open without keys",
+                options.host,
+            )
         source = "embedded" if redis_embedded else "REDIS_URL"
         banner = render_banner(
             functions=_function_lines(loaded.functions, routes, base_url, config.route_prefix),
-            redis_line=f"{redis_url} ({source})",
+            redis_line=f"{shown_redis_url} ({source})",
             durable_line=f"hub {config.hub_name!r}, {durable_line}",
             warnings=warnings,
         )

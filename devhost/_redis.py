@@ -7,9 +7,11 @@ on disk, and WAIT has no replicas to wait for.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import threading
+from collections.abc import Mapping
 
 from devhost._errors import DevHostError
 
@@ -67,3 +69,46 @@ class EmbeddedRedis:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+#: How long the start-up PING may take before the host gives up (seconds).
+PING_TIMEOUT = 3.0
+
+
+async def check_redis(environ: Mapping[str, str]) -> str:
+    """Parse the ``REDIS_*`` settings and PING Redis once; return the redacted URL.
+
+    Raises :class:`DevHostError` with a one-line reason when ``REDIS_URL`` is malformed or
+    Redis does not answer, so the host fails at start rather than at the first request.
+    """
+    from singleton._errors import ConfigurationError
+    from singleton._redis import RedisSettings, create_redis_client, redact_url
+
+    shown = redact_url(environ.get("REDIS_URL", ""))
+    try:
+        settings = RedisSettings.from_environ(environ)
+    except ConfigurationError as exc:
+        raise DevHostError(
+            f"{exc} (REDIS_URL is {shown}; unset it for the embedded Redis)"
+        ) from None
+    quick = dataclasses.replace(
+        settings,
+        retries=0,
+        connect_timeout=min(settings.connect_timeout, PING_TIMEOUT),
+        socket_timeout=min(settings.socket_timeout, PING_TIMEOUT),
+    )
+    try:
+        client = create_redis_client(quick)
+    except ConfigurationError as exc:
+        raise DevHostError(str(exc)) from None
+    try:
+        await client.ping()
+    except Exception as exc:  # any failure to answer PING: refused, timeout, auth, TLS
+        raise DevHostError(
+            f"Redis at {shown} did not answer PING: {type(exc).__name__}: {exc} "
+            "(start it, fix REDIS_URL, or unset REDIS_URL for the embedded Redis)"
+        ) from None
+    finally:
+        await client.aclose()
+    logger.info("Redis at %s answered PING", shown)
+    return shown

@@ -10,10 +10,12 @@ event's data), header ``Idempotency-Key``. Every answer but 200/202 is
 202    started: the Durable check-status response, plus ``X-Singleton-Fence``
 200    use-existing, or the event was raised on the active instance: its check-status
        payload and ``runtimeStatus``
-400    invalid instance ID / orchestrator name / JSON body / option, or the host refused
+400    invalid instance ID / orchestrator name / option, a body that is not strict JSON (or
+       nests deeper than 64, or holds an oversized number), or the host refused the start
 409    an active instance holds the ID (``Location`` = its status URL); the reuse policy
        refuses a finished one; another start held the ID's lease past our wait; the
        Idempotency-Key's first request is still in flight
+413    the body is longer than ``SINGLETON_MAX_BODY_BYTES`` (default 1 MiB)
 422    the Idempotency-Key was used for a different request
 500    the app settings are missing or malformed (nothing started)
 502    the Durable host failed (nothing started twice)
@@ -23,12 +25,15 @@ event's data), header ``Idempotency-Key``. Every answer but 200/202 is
 =====  ==============================================================================
 
 A repeated answer to an Idempotency-Key carries ``Idempotent-Replayed: true``.
+No answer carries an internal address: 5xx details are generic, the cause goes to the log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +54,12 @@ from singleton._errors import (
     TerminateTimedOut,
 )
 from singleton._runtime import default_starter
+from singleton.functions._body import (
+    BodyTooLargeError,
+    InvalidBodyError,
+    max_body_bytes,
+    parse_body,
+)
 from singleton.starter import Event, Outcome, SingletonStarter, StartResult
 from singleton.starter._durable import DurableClient
 
@@ -87,19 +98,36 @@ def problem(
     )
 
 
-class InvalidBodyError(ValueError):
-    """The request body is neither empty nor JSON."""
-
-
 def read_input(req: func.HttpRequest) -> Any:
-    """The orchestration input: the JSON body, or ``None`` for an empty body."""
-    raw = req.get_body()
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidBodyError(f"the request body is not valid JSON: {exc}") from exc
+    """The orchestration input: the strict-JSON body, or ``None`` for an empty body.
+
+    Raises :class:`InvalidBodyError` (400) or :class:`BodyTooLargeError` (413) before anything
+    is started; ConfigurationError (500) when ``SINGLETON_MAX_BODY_BYTES`` is malformed.
+    """
+    return parse_body(req.get_body(), max_bytes=max_body_bytes(os.environ))
+
+
+def invalid_body(exc: InvalidBodyError) -> func.HttpResponse:
+    """413 for a body over the size limit, 400 for any other bad body."""
+    if isinstance(exc, BodyTooLargeError):
+        return problem(413, "body-too-large", "The request body is too large", str(exc))
+    return problem(400, "invalid-request", "Invalid start request", str(exc))
+
+
+_SETTING_NAME = re.compile(r"\b(?:REDIS|SINGLETON)_[A-Z_]+\b")
+
+
+def misconfigured(exc: ConfigurationError) -> func.HttpResponse:
+    """500 naming the settings at fault, never their values (a URL may name a host)."""
+    logger.error("singleton starter is misconfigured: %s", exc)
+    settings = sorted(set(_SETTING_NAME.findall(str(exc))))
+    named = f"app setting {', '.join(settings)}" if settings else "the app settings"
+    return problem(
+        500,
+        "misconfigured",
+        "The singleton starter is not configured",
+        f"{named}: missing or malformed (the function's log says why); nothing was started",
+    )
 
 
 async def handle_start_request(
@@ -124,12 +152,9 @@ async def handle_start_request(
             event=event,
             idempotency_key=_idempotency_key(req),
         )
-    except (
-        InvalidBodyError,
-        InvalidInstanceId,
-        InvalidOrchestratorName,
-        InvalidStartOption,
-    ) as exc:
+    except InvalidBodyError as exc:
+        return invalid_body(exc)
+    except (InvalidInstanceId, InvalidOrchestratorName, InvalidStartOption) as exc:
         return problem(400, "invalid-request", "Invalid start request", str(exc))
     except StartRejected as exc:
         return problem(400, "start-rejected", "The Durable host refused the start", str(exc))
@@ -144,15 +169,14 @@ async def handle_start_request(
             headers={"Retry-After": "1"},
         )
     except ConfigurationError as exc:
-        logger.error("singleton starter is misconfigured: %s", exc)
-        return problem(500, "misconfigured", "The singleton starter is not configured", str(exc))
+        return misconfigured(exc)
     except LeaseUnavailable as exc:
         logger.warning("no lease for %r, nothing started: %s", instance_id, exc)
         return problem(
             503,
             "lease-unavailable",
             "The singleton lease store is unavailable",
-            f"{exc}; nothing was started, retry later",
+            "Redis could not be reached or failed; nothing was started, retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     except LeaseLost as exc:
@@ -161,8 +185,8 @@ async def handle_start_request(
             503,
             "lease-lost",
             "The singleton lease was lost during the start",
-            f"{exc}; whether the instance started is unknown: check its status, or retry "
-            "(a retry starts it at most once)",
+            "the lease could not be renewed; whether the instance started is unknown: "
+            "check its status, or retry (a retry starts it at most once)",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     except TerminateTimedOut as exc:
@@ -172,7 +196,13 @@ async def handle_start_request(
         )
     except DurableError as exc:
         logger.error("Durable host failed for %r: %s", instance_id, exc)
-        return problem(502, "durable-failed", "The Durable Functions host failed", str(exc))
+        return problem(
+            502,
+            "durable-failed",
+            "The Durable Functions host failed",
+            "the Durable host failed (the function's log says why); "
+            "a retry starts the instance at most once",
+        )
     return _answer(req, client, result, event_name)
 
 

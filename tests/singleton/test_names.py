@@ -7,6 +7,7 @@ import string
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
 from singleton import (
     InvalidInstanceId,
@@ -50,8 +51,38 @@ def test_rejects_ids_with_a_reason(instance_id: str, reason: str) -> None:
 
 
 @given(st.text(alphabet=string.ascii_letters + string.digits + "-_.:", min_size=1, max_size=256))
-def test_every_plain_id_is_accepted(instance_id: str) -> None:
-    assert validate_instance_id(instance_id) == instance_id
+def test_every_plain_id_but_a_dot_segment_is_accepted(instance_id: str) -> None:
+    if instance_id in {".", ".."}:
+        with pytest.raises(InvalidInstanceId, match="dot segment"):
+            validate_instance_id(instance_id)
+    else:
+        assert validate_instance_id(instance_id) == instance_id
+
+
+@pytest.mark.parametrize("instance_id", [".", ".."])
+def test_rejects_the_dot_segments_the_client_resolves_away(instance_id: str) -> None:
+    with pytest.raises(InvalidInstanceId, match="dot segment"):
+        validate_instance_id(instance_id)
+
+
+_RPC_BASE = "http://127.0.0.1:7071/runtime/webhooks/durabletask/"
+
+
+@given(st.text(min_size=1, max_size=300) | st.sampled_from([".", "..", "...", "a..", "%2e"]))
+def test_accepted_ids_reach_the_host_unchanged_through_the_clients_urls(instance_id: str) -> None:
+    """The client pastes IDs into these URLs unencoded and aiohttp parses them with yarl:
+    whatever passes validation must come out of yarl as the same path segment."""
+    try:
+        validate_instance_id(instance_id)
+    except InvalidInstanceId:
+        return
+    start = URL(f"{_RPC_BASE}orchestrators/F/{instance_id}")
+    status = URL(f"{_RPC_BASE}instances/{instance_id}?taskHub=Hub&connection=Storage")
+    terminate = URL(f"{_RPC_BASE}instances/{instance_id}/terminate?reason=r")
+    assert start.parts[-1] == instance_id
+    assert status.parts[-1] == instance_id
+    assert dict(status.query) == {"taskHub": "Hub", "connection": "Storage"}
+    assert terminate.parts[-2:] == (instance_id, "terminate")
 
 
 @given(st.text(min_size=1, max_size=300))

@@ -1,0 +1,114 @@
+"""The start request's body: strict JSON within limits, or a clear refusal.
+
+Python's ``json.loads`` is lenient where the rest of the path is not, and fails in ways that
+are not a bad-request answer:
+
+* it accepts ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON: the host cannot read them) and
+  turns ``1e999`` into ``inf``, which ``json.dumps`` writes back as ``Infinity``;
+* it raises ``RecursionError`` for deep nesting (``[`` x 100000) and ``ValueError`` for an
+  integer past CPython's digit limit (a 5,000-digit number);
+* given bytes it guesses UTF-16/32; an HTTP JSON body is UTF-8 (RFC 8259 section 8.1).
+
+:func:`parse_body` refuses all of those with :class:`InvalidBodyError` (400) and bodies over
+the configured size with :class:`BodyTooLargeError` (413), before anything is started.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from singleton._environ import parse_count
+
+MAX_BODY_BYTES_SETTING = "SINGLETON_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Json.NET's default MaxDepth: .NET readers of the input (the host's tools, a C# client)
+#: stop there, and no reasonable orchestration input nests deeper.
+MAX_DEPTH = 64
+#: CPython's default limit on int/str conversion: the worker that runs the orchestrator
+#: parses the input again and would fail past it.
+MAX_INTEGER_DIGITS = 4300
+
+
+class InvalidBodyError(ValueError):
+    """The request body is neither empty nor strict JSON within the limits (HTTP 400)."""
+
+
+class BodyTooLargeError(InvalidBodyError):
+    """The request body is longer than ``SINGLETON_MAX_BODY_BYTES`` (HTTP 413)."""
+
+
+def max_body_bytes(environ: Mapping[str, str]) -> int:
+    """``SINGLETON_MAX_BODY_BYTES`` (default 1 MiB); ConfigurationError when malformed."""
+    return parse_count(environ, MAX_BODY_BYTES_SETTING, DEFAULT_MAX_BODY_BYTES, minimum=1)
+
+
+def parse_body(raw: bytes, *, max_bytes: int) -> Any:
+    """The JSON value ``raw`` holds, or ``None`` for an empty (or all-whitespace) body."""
+    if len(raw) > max_bytes:
+        raise BodyTooLargeError(
+            f"the request body is {len(raw)} bytes, more than the {max_bytes} allowed "
+            f"({MAX_BODY_BYTES_SETTING})"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidBodyError(
+            f"the request body is not JSON: not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
+    except RecursionError:
+        raise InvalidBodyError(
+            f"the request body nests deeper than {MAX_DEPTH} arrays or objects"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidBodyError(f"the request body is not valid JSON: {exc}") from None
+    _check_depth(value)
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidBodyError(f"the request body is not strict JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidBodyError(
+            f"the request body holds a number too large for a double: {text[:20]}..."
+        )
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INTEGER_DIGITS:
+        raise InvalidBodyError(
+            f"the request body holds a {digits}-digit integer (at most {MAX_INTEGER_DIGITS})"
+        )
+    return int(text)
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse nesting deeper than MAX_DEPTH (iteratively: the value may be deep)."""
+    pending: list[tuple[dict[str, Any] | list[Any], int]] = []
+    if isinstance(value, (dict, list)):
+        pending.append((value, 1))
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidBodyError(
+                f"the request body nests deeper than {MAX_DEPTH} arrays or objects"
+            )
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
