@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -12,10 +13,16 @@ from devhost.durable._backend import DurableBackend
 
 @contextlib.asynccontextmanager
 async def serve_backend(
-    backend: DurableBackend, host: str = "127.0.0.1", port: int = 0
+    backend: DurableBackend,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    middlewares: Sequence[Any] = (),
 ) -> AsyncIterator[str]:
-    """Serve ``backend`` on ``host:port`` (0 = a free port) and yield its base URL."""
-    app = web.Application()
+    """Serve ``backend`` on ``host:port`` (0 = a free port) and yield its base URL.
+
+    ``middlewares`` (aiohttp's) see every request first: tests inject faults with them."""
+    app = web.Application(middlewares=list(middlewares))
     backend.register_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -19,13 +19,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from devhost import RunningDevHost, run_devhost
-from devhost.durable import DurableBackend, MemoryStore
 from singleton import close_default_starter
-from tests.singleton.durable_app import FUNCTIONS
-from tests.singleton.harness import DurableHost
+from tests.singleton.harness import DurableHost, running_durable_host
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB = "FaultHub"
@@ -39,30 +36,16 @@ class ServedBackend(DurableHost):
         return sum(record.created for record in self.backend.start_records(instance_id))
 
 
-@contextlib.asynccontextmanager
-async def served_backend(
+def served_backend(
     *, storage_latency: float = 0.0, middlewares: Sequence[Any] = ()
-) -> AsyncIterator[ServedBackend]:
+) -> contextlib.AbstractAsyncContextManager[ServedBackend]:
     """The embedded Durable backend on a free loopback port, behind ``middlewares``."""
-    backend = DurableBackend(
-        functions=FUNCTIONS,
-        hub_name=HUB,
-        store=MemoryStore(),
-        overridable_states="NonRunningStates",
+    return running_durable_host(
         storage_latency=storage_latency,
+        hub=HUB,
+        middlewares=middlewares,
+        host_type=ServedBackend,
     )
-    app = web.Application(middlewares=list(middlewares))
-    backend.register_routes(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    await backend.start()
-    try:
-        yield ServedBackend(backend, f"http://127.0.0.1:{runner.addresses[0][1]}")
-    finally:
-        await backend.stop()
-        await runner.cleanup()
 
 
 class Racers:

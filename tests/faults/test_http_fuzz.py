@@ -20,11 +20,9 @@ from tests.redis_servers import RedisServer
 pytestmark = pytest.mark.redis
 
 ORCHESTRATORS = st.sampled_from(["AwaitApproval", "ProcessBatch", "NoSuchOne", "9bad", "a b"])
-# Braces are left out until the devhost's Durable routes accept them (issue 9, item 5): the
-# local backend cannot start such an ID today. test_an_id_with_braces_starts tracks that.
 IDS = st.text(
-    # No lone surrogates either: no URL can carry one (it has no UTF-8 form).
-    alphabet=st.characters(blacklist_characters="{}", blacklist_categories=("Cs",)),
+    # No lone surrogates: no URL can carry one (it has no UTF-8 form).
+    alphabet=st.characters(blacklist_categories=("Cs",)),
     min_size=0,
     max_size=300,
 ) | st.sampled_from([".", "..", "@x", "a/b", "x" * 257])
@@ -82,11 +80,6 @@ async def test_no_client_input_gets_a_5xx(
         assert len(await host.backend.list_states()) == before, (status, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the devhost's Durable route pattern cannot match braces (issue 9 item 5, devhost); "
-    "when this passes, remove this mark and the braces exclusion in IDS",
-)
 async def test_an_id_with_braces_starts(
     fuzzed_host: tuple[RunningDevHost, aiohttp.ClientSession],
 ) -> None:

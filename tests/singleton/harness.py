@@ -7,8 +7,8 @@ import contextlib
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -85,18 +85,29 @@ class DurableHost:
         raise AssertionError(f"{instance_id!r} never reached {wanted.value}")
 
 
+H = TypeVar("H", bound=DurableHost)
+
+
 @contextlib.asynccontextmanager
-async def running_durable_host(*, storage_latency: float = 0.0) -> AsyncIterator[DurableHost]:
+async def running_durable_host(
+    *,
+    storage_latency: float = 0.0,
+    hub: str = HUB,
+    middlewares: Sequence[Any] = (),
+    host_type: type[H] = DurableHost,  # type: ignore[assignment]
+) -> AsyncIterator[H]:
+    """The embedded Durable backend over real HTTP on a free loopback port, behind
+    ``middlewares`` (aiohttp's, for injected faults)."""
     store = MemoryStore()
     backend = DurableBackend(
         functions=FUNCTIONS,
-        hub_name=HUB,
+        hub_name=hub,
         store=store,
         overridable_states="NonRunningStates",
         storage_latency=storage_latency,
     )
-    async with serve_backend(backend, host="127.0.0.1", port=0) as base_url:
-        yield DurableHost(backend=backend, store=store, base_url=base_url)
+    async with serve_backend(backend, middlewares=middlewares) as base_url:
+        yield host_type(backend=backend, store=store, base_url=base_url)
 
 
 def input_of(status: Any) -> Any:
