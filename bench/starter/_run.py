@@ -257,8 +257,8 @@ def fresh_table(fresh: dict[int, dict[str, list[int]]]) -> tuple[str, dict[int, 
     """The fresh-ID table, and ours/sample p50 per concurrency.
 
     The mean is shown beside the percentiles: past the Durable client's 30 connections the
-    callers queue, and how fairly that queue serves them moves the p50 a lot (a caller that
-    just got a connection tends to get the next one first); the mean follows the throughput.
+    callers queue for a connection, and the mean follows the throughput (Little's law) while
+    the p50 also depends on how fairly that queue serves them (see ``fresh_latencies``).
     """
     rows, ratios = [], {}
     for concurrency, by_name in fresh.items():

@@ -105,6 +105,29 @@ async def test_a_started_start_is_one_span_and_counted(
     assert durable.started("otel-started") == 1
 
 
+async def test_names_passed_by_keyword_are_named_too(
+    durable: DurableHost, starter: SingletonStarter, spans: InMemorySpanExporter
+) -> None:
+    result = await starter.start(
+        client=durable.client(), orchestrator=ECHO, instance_id="otel-keywords"
+    )
+    attributes = _start_span(spans).attributes or {}
+    assert attributes["singleton.instance_id"] == "otel-keywords"
+    assert attributes["singleton.orchestrator"] == ECHO
+    assert attributes["singleton.outcome"] == result.outcome.value
+
+
+async def test_a_call_that_does_not_fit_raises_outside_any_span(
+    durable: DurableHost, starter: SingletonStarter, spans: InMemorySpanExporter
+) -> None:
+    errors = _sum("durable_singleton.starts", **{"singleton.outcome": "error"})
+    with pytest.raises(TypeError):
+        await starter.start(durable.client(), ECHO, "otel-misfit", colour="blue")  # type: ignore[call-arg]
+    assert [s for s in spans.get_finished_spans() if s.name == "singleton.start"] == []
+    assert _sum("durable_singleton.starts", **{"singleton.outcome": "error"}) == errors
+    assert durable.started("otel-misfit") == 0
+
+
 async def test_already_running_is_a_conflict(
     durable: DurableHost, starter: SingletonStarter, spans: InMemorySpanExporter
 ) -> None:
