@@ -120,7 +120,11 @@ class TlsFiles:
 
 
 def make_test_certificates(directory: Path) -> TlsFiles:
-    """A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl).
+
+    Both carry the extensions a strict verifier demands (Python 3.13 turns on
+    ``VERIFY_X509_STRICT``): the CA its ``basicConstraints`` and ``keyUsage``, the server
+    certificate its ``authorityKeyIdentifier``, key usages and the IP it is for."""
     openssl = shutil.which("openssl")
     if openssl is None:
         raise RuntimeError("openssl is not installed (apt-get install -y openssl)")
@@ -128,7 +132,14 @@ def make_test_certificates(directory: Path) -> TlsFiles:
         ca=directory / "ca.crt", cert=directory / "server.crt", key=directory / "server.key"
     )
     ca_key, csr, ext = directory / "ca.key", directory / "server.csr", directory / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     for args in (
         (
@@ -143,6 +154,10 @@ def make_test_certificates(directory: Path) -> TlsFiles:
             "1",
             "-subj",
             "/CN=test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ),
         ("req", *ec, "-keyout", files.key, "-out", csr, "-subj", "/CN=127.0.0.1"),
         (
