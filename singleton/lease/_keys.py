@@ -5,10 +5,12 @@ Layout for namespace ``durable-singleton`` and name ``MyHub/x``::
     durable-singleton:{=MyHub%2Fx}:lease      the holder's token, with the TTL
     durable-singleton:{=MyHub%2Fx}:fence      fencing counter (INCR per acquisition, no TTL)
     durable-singleton:{=MyHub%2Fx}:released   channel published on release
+    durable-singleton:{=MyHub%2Fx}:result     the last release: token, fence and settled result
+                                              (short TTL)
 
 Both parts are percent-escaped (everything but ``A-Z a-z 0-9 _ . - ~``), so neither can contain
 ``:``, ``{`` or ``}``: a name can neither leave its namespace nor collide with another name, and
-escaping is reversible, hence injective. The ``{=...}`` hash tag puts all three in one Redis
+escaping is reversible, hence injective. The ``{=...}`` hash tag puts all four in one Redis
 Cluster slot; the ``=`` keeps the tag non-empty for the empty name (an empty tag ``{}`` would
 make Redis hash each whole key separately).
 """
@@ -35,6 +37,7 @@ class LeaseKeys:
     lease: str
     fence: str
     channel: str
+    result: str
 
 
 @lru_cache(maxsize=4096)  # a starter takes the same few names again and again
@@ -43,4 +46,9 @@ def lease_keys(namespace: str, name: str) -> LeaseKeys:
     if not isinstance(name, str):
         raise TypeError(f"a lease name must be a str, not {name!r}")
     base = f"{escape(namespace)}:{{={escape(name)}}}:"
-    return LeaseKeys(lease=base + "lease", fence=base + "fence", channel=base + "released")
+    return LeaseKeys(
+        lease=base + "lease",
+        fence=base + "fence",
+        channel=base + "released",
+        result=base + "result",
+    )

@@ -30,15 +30,38 @@ return {0, redis.call('PTTL', KEYS[1])}
 RELEASE = """
 -- KEYS[1]  lease key
 -- KEYS[2]  wake-up channel of that lease (same slot)
+-- KEYS[3]  release record of that lease (same slot): '<token> <fence>', or
+--          '<token> <fence> <result>' when the holder settled the lease with a result
 -- ARGV[1]  token of the holder releasing it
 -- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
--- return   1 released (waiters notified), 0 not ours any more (expired or taken): untouched
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+-- ARGV[3]  fence of that holder
+-- ARGV[4]  how long the record lives, in milliseconds
+-- ARGV[5]  optional: the result the holder settled with (any string)
+-- return   1 released now (waiters notified), or already: the record names this token, so
+--            an earlier run of this release did it and only its reply was lost
+--          0 held by another token: untouched
+--          -1 held by nobody, and not released by this token: it expired or was deleted
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], 'released')
+  local record = ARGV[1] .. ' ' .. ARGV[3]
+  local message = 'released'
+  if ARGV[5] then
+    record = record .. ' ' .. ARGV[5]
+    message = 'settled ' .. ARGV[3] .. ' ' .. ARGV[5]
+  end
+  redis.call('SET', KEYS[3], record, 'PX', ARGV[4])
+  redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], message)
   return 1
 end
-return 0
+if holder then
+  return 0
+end
+local record = redis.call('GET', KEYS[3])
+if record and string.sub(record, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
+  return 1
+end
+return -1
 """
 
 EXTEND = """

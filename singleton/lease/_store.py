@@ -1,10 +1,20 @@
 """The lease's only contact with Redis: its scripts run here, and redis-py's errors are
-translated into ``LeaseUnavailable`` here and nowhere else."""
+translated into ``LeaseUnavailable`` here and nowhere else.
+
+Every call can be bounded (``within`` seconds): a call made on behalf of a held lease must
+not outlive the lease, whatever redis-py's own timeouts, retries and pool waits would
+allow. A call cut short raises LeaseUnavailable like any other failure of Redis; whether
+its script ran is then unknown, which the callers account for (a release, an extend and
+a cleanup are all token-checked and safe to repeat or to lose).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
@@ -17,10 +27,31 @@ logger = logging.getLogger(__name__)
 #: What redis-py raises when Redis fails or cannot be reached (TimeoutError is an OSError).
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
+T = TypeVar("T")
+
+
+class Release(enum.Enum):
+    """What the release script found (its reply, one value each)."""
+
+    RELEASED = 1
+    """Our token held the key: deleted, waiters notified — now, or by an earlier run of this
+    very release whose reply was lost (redis-py retried it; the release record told)."""
+    TAKEN = 0
+    """Another token holds the key: untouched."""
+    ABSENT = -1
+    """Nobody holds the key, and our token did not release it: it expired or was deleted."""
+
 
 def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
     """The one translation of a redis-py failure; raise it ``from exc``."""
     return LeaseUnavailable(f"Redis failed to {action} {key!r}: {type(exc).__name__}: {exc}")
+
+
+async def _within(awaitable: Awaitable[T], within: float | None) -> T:
+    if within is None:
+        return await awaitable
+    # asyncio.TimeoutError, not TimeoutError: they are one class only from Python 3.11 on.
+    return await asyncio.wait_for(awaitable, max(0.0, within))
 
 
 class LeaseStore:
@@ -31,15 +62,30 @@ class LeaseStore:
         # Release publishes on a shard channel on Redis Cluster, a plain channel otherwise.
         self._publish_flag = "1" if sharded else "0"
 
-    async def _run(self, script: Script, action: str, keys: tuple[str, ...], *args: Any) -> Any:
+    async def _run(
+        self,
+        script: Script,
+        action: str,
+        keys: tuple[str, ...],
+        *args: Any,
+        within: float | None = None,
+    ) -> Any:
         try:
-            try:
-                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:  # the server forgot it (restart, SCRIPT FLUSH): load, run again
-                await self.client.script_load(script.source)
-                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+            return await _within(self._evalsha(script, keys, *args), within)
+        except asyncio.TimeoutError as exc:
+            raise LeaseUnavailable(
+                f"Redis did not {action} {keys[0]!r} within {within:.3f} s "
+                "(the lease would have run out first)"
+            ) from exc
         except REDIS_ERRORS as exc:
             raise _unavailable(action, keys[0], exc) from exc
+
+    async def _evalsha(self, script: Script, keys: tuple[str, ...], *args: Any) -> Any:
+        try:
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # the server forgot it (restart, SCRIPT FLUSH): load, run again
+            await self.client.script_load(script.source)
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
 
     async def acquire(self, keys: LeaseKeys, token: str, ttl_ms: int) -> tuple[bool, int]:
         """(True, fence) if ``token`` holds the lease now; (False, holder's PTTL ms) if not."""
@@ -69,14 +115,35 @@ class LeaseStore:
         except REDIS_ERRORS as exc:
             raise _unavailable("acquire", keys.lease, exc) from exc
 
-    async def release(self, keys: LeaseKeys, token: str) -> bool:
-        """Delete the lease if ``token`` still holds it, and wake its waiters."""
-        released = await self._run(
-            release_script, "release", (keys.lease, keys.channel), token, self._publish_flag
+    async def release(
+        self,
+        keys: LeaseKeys,
+        token: str,
+        fence: int,
+        *,
+        record_ttl_ms: int,
+        result: str | None = None,
+        within: float | None = None,
+    ) -> Release:
+        """Delete the lease if ``token`` still holds it, record who released it (and the
+        ``result`` it was settled with) for ``record_ttl_ms``, and wake its waiters."""
+        args: tuple[Any, ...] = (token, self._publish_flag, fence, record_ttl_ms)
+        if result is not None:
+            args += (result,)
+        found = await self._run(
+            release_script,
+            "release",
+            (keys.lease, keys.channel, keys.result),
+            *args,
+            within=within,
         )
-        return bool(released == 1)
+        return Release(int(found))
 
-    async def extend(self, keys: LeaseKeys, token: str, ttl_ms: int) -> bool:
+    async def extend(
+        self, keys: LeaseKeys, token: str, ttl_ms: int, *, within: float | None = None
+    ) -> bool:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it."""
-        extended = await self._run(extend_script, "extend", (keys.lease,), token, ttl_ms)
+        extended = await self._run(
+            extend_script, "extend", (keys.lease,), token, ttl_ms, within=within
+        )
         return bool(extended == 1)
