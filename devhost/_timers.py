@@ -13,12 +13,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import azure.functions as func
 
 from devhost._bindings import timer_request
 from devhost._ncrontab import NcrontabSchedule
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 logger = logging.getLogger(__name__)
 

@@ -165,8 +165,9 @@ class _Subscriber:
             except Exception as exc:  # any failure at all must heal, not kill the owner
                 failures += 1
                 logger.warning(
-                    "lease wake-up connection failed (%d in a row), reconnecting: %r",
+                    "lease wake-up connection failed (%d in a row), reconnecting: %s: %s",
                     failures,
+                    type(exc).__name__,
                     exc,
                 )
             await self._drop_connection()

@@ -2,6 +2,9 @@
 
     python -m tests.lease.contender contend URL NAME ROUNDS   take the lease ROUNDS times
     python -m tests.lease.contender hold URL NAME TTL         hold it (renewing) until killed
+    python -m tests.lease.contender acquire URL NAME WAIT     print "waiting", then acquire it
+                                                              (waiting up to WAIT s) and print
+                                                              time.monotonic() of that moment
 
 ``contend`` counts holders in Redis: INCR on entry must read 1, else an overlap is recorded.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import redis.asyncio as aioredis
 
@@ -40,12 +44,27 @@ async def hold(url: str, name: str, ttl: float) -> None:
         await asyncio.sleep(120)  # the test kills us long before
 
 
+async def acquire(url: str, name: str, wait: float) -> None:
+    client = aioredis.from_url(url)
+    leases = Leases(client, namespace="processes", policy=LeasePolicy(ttl=5))
+    try:
+        print("waiting", flush=True)
+        lease = await leases.acquire(name, wait=wait)
+        print(time.monotonic(), flush=True)  # CLOCK_MONOTONIC: comparable across processes
+        await lease.release()
+    finally:
+        await leases.aclose()
+        await client.aclose()
+
+
 def main(argv: list[str]) -> None:
     mode, url, name, number = argv
     if mode == "contend":
         asyncio.run(contend(url, name, int(number)))
     elif mode == "hold":
         asyncio.run(hold(url, name, float(number)))
+    elif mode == "acquire":
+        asyncio.run(acquire(url, name, float(number)))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
