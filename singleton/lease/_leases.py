@@ -32,6 +32,7 @@ import random
 import secrets
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,10 +48,10 @@ from singleton._errors import (
 from singleton.lease._keys import LeaseKeys, lease_keys
 from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
 from singleton.lease._renewal import Clock, LeaseKeeper, Sleep
-from singleton.lease._store import LeaseStore, Release
-from singleton.lease._wakeups import WakeUps
+from singleton.lease._store import Attempt, LeaseStore, Release
+from singleton.lease._wakeups import SETTLED_PREFIX, WakeUps
 
-__all__ = ["Lease", "LeaseHold", "LeasePolicy", "Leases"]
+__all__ = ["FollowHold", "Lease", "LeaseHold", "LeasePolicy", "Leases", "Settled"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,26 @@ def refuse_unsupported(policy: LeasePolicy, *, cluster: bool) -> None:
         raise ConfigurationError("min_replicas is not supported with RedisCluster clients")
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What :meth:`Leases.hold_or_follow` gives a caller that did not need the lease: while it
+    waited, a holder of the lease (``fence``: that holder's, at least the fence of the holder
+    it first found busy) finished normally and settled the lease with ``result``."""
+
+    result: str
+    fence: int
+
+    @classmethod
+    def from_message(cls, message: bytes | None, adopt_from: int) -> Settled | None:
+        """The settled result a release message carries, if it may be adopted."""
+        if message is None or not message.startswith(SETTLED_PREFIX):
+            return None
+        fence, _, result = message[len(SETTLED_PREFIX) :].partition(b" ")
+        if int(fence) < adopt_from:
+            return None
+        return cls(result=result.decode(), fence=int(fence))
+
+
 class Lease:
     """A lease held by this process: ``name``, its Redis ``key``, the random ``token`` of this
     acquisition and its ``fence`` (strictly increasing per name, issued with the acquisition).
@@ -88,7 +109,16 @@ class Lease:
     lease is ours for :meth:`remaining` seconds more; every Redis call made for it is bounded
     by that."""
 
-    __slots__ = ("_keys", "_leases", "_valid_until", "acquired_at", "fence", "name", "token")
+    __slots__ = (
+        "_keys",
+        "_leases",
+        "_result",
+        "_valid_until",
+        "acquired_at",
+        "fence",
+        "name",
+        "token",
+    )
 
     def __init__(
         self,
@@ -107,6 +137,7 @@ class Lease:
         self.fence = fence
         self.acquired_at = acquired_at
         self._valid_until = acquired_at + validity(leases.policy.ttl)
+        self._result: str | None = None
 
     @property
     def key(self) -> str:
@@ -122,13 +153,32 @@ class Lease:
         """Count the lease as no longer ours (released, or found lost)."""
         self._valid_until = -math.inf
 
+    def settle(self, result: str) -> None:
+        """Release with ``result``: the release wakes this lease's followers (see
+        :meth:`Leases.hold_or_follow`) with it, and keeps it readable for
+        ``policy.result_ttl``, stamped with this lease's fence. A hold publishes it only when
+        its block exits normally; one that raises or is cancelled, or a lost lease, publishes
+        nothing adoptable. The last result given counts."""
+        if not isinstance(result, str):
+            raise TypeError(f"a lease's result must be a str, not {result!r}")
+        self._result = result
+
+    @property
+    def result(self) -> str | None:
+        """The result this lease was settled with, if it was."""
+        return self._result
+
     async def release(self) -> bool:
-        """Give the lease up and wake its waiters. False if it was no longer ours (it ran out,
-        maybe taken by someone else, whose lease stays untouched).
+        """Give the lease up and wake its waiters (with its result, if it was settled). False
+        if it was no longer ours (it ran out, maybe taken by someone else, whose lease stays
+        untouched).
 
         Bounded by the time the lease has left (LeaseUnavailable past it). A release whose
         reply was lost, and which redis-py therefore sent again, recognises its own earlier
         success by the release record, and returns True."""
+        return await self._release(self._result)
+
+    async def _release(self, result: str | None) -> bool:
         remaining = self.remaining()
         if remaining <= 0:
             logger.warning(
@@ -139,7 +189,10 @@ class Lease:
             self._keys,
             self.token,
             self.fence,
-            record_ttl_ms=milliseconds(remaining),
+            record_ttl_ms=milliseconds(
+                remaining if result is None else max(remaining, self._leases.policy.result_ttl)
+            ),
+            result=result,
             within=remaining,
         )
         self.end()
@@ -225,6 +278,23 @@ class Leases:
         See :class:`LeaseHold` for what happens when the lease is lost."""
         return LeaseHold(self, name, wait)
 
+    def hold_or_follow(self, name: str, *, wait: Duration | None = None) -> FollowHold:
+        """``async with leases.hold_or_follow(name) as held:`` — like :meth:`hold`, but a caller
+        that finds the lease busy may not need it: ``held`` is either
+
+        * a :class:`Lease` (acquired: do the work, ``held.settle(result)``, and the normal
+          exit publishes the result to everyone following), or
+        * a :class:`Settled` ``(result, fence)``: while this caller waited, a holder of the
+          lease (its fence at least that of the holder first found busy) exited normally
+          and settled it with ``result``. Nothing was acquired; the block just uses it.
+
+        Every follower of one release adopts its result in the same round (from the release
+        message; one that missed it reads the release record), none takes the lease in turn
+        to learn it. Without an adoptable result (the holder raised, was cancelled, lost the
+        lease, or settled nothing) followers acquire as :meth:`hold` does: still one holder
+        at a time. An uncontended call costs what :meth:`hold` costs: two round trips."""
+        return FollowHold(self, name, wait)
+
     async def acquire(self, name: str, *, wait: Duration | None = None) -> Lease:
         """Acquire lease ``name``, waiting up to ``wait`` (default: the policy's) if it is busy.
 
@@ -233,30 +303,47 @@ class Leases:
         ReplicasNotAcknowledged. Cancellation-safe: a cancelled acquire whose script may
         have run gives the lease back before the cancellation propagates.
         """
+        lease = await self._take(name, wait, follow=False)
+        assert isinstance(lease, Lease)  # only a follower can be given a Settled
+        return lease
+
+    async def _take(self, name: str, wait: Duration | None, *, follow: bool) -> Lease | Settled:
         wait_s = self.policy.wait if wait is None else seconds(wait, what="wait")
         if wait_s < 0:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
         keys = lease_keys(self.namespace, name)
         token = secrets.token_hex(16)
         sent_at = self._clock()
-        acquired, number = await self._try(keys, token)
-        if not acquired:
+        attempt = await self._try(keys, token)
+        if not attempt.acquired:
             if wait_s <= 0:
                 raise LeaseBusy(f"lease {name!r} is held by someone else")
-            number, sent_at = await self._wait(name, keys, token, sent_at + wait_s, number)
+            # A follower adopts only what the holder it found, or a later one, settles.
+            adopt_from = attempt.fence if follow else None
+            attempt, sent_at = await self._wait(
+                name, keys, token, sent_at + wait_s, attempt, adopt_from
+            )
+        if attempt.result is not None:
+            logger.debug("followed lease %r: fence %d settled it", name, attempt.fence)
+            return Settled(result=attempt.result, fence=attempt.fence)
         lease = Lease(
-            leases=self, name=name, keys=keys, token=token, fence=number, acquired_at=sent_at
+            leases=self, name=name, keys=keys, token=token, fence=attempt.fence, acquired_at=sent_at
         )
-        logger.debug("acquired lease %r (fence %d)", name, number)
+        logger.debug("acquired lease %r (fence %d)", name, attempt.fence)
         return lease
 
-    async def _try(self, keys: LeaseKeys, token: str) -> tuple[bool, int]:
+    async def _try(self, keys: LeaseKeys, token: str, adopt_from: int | None = None) -> Attempt:
         policy = self.policy
         try:
             if not policy.min_replicas:
-                return await self.store.acquire(keys, token, self._ttl_ms)
-            acquired, number, acknowledged = await self.store.acquire_confirmed(
-                keys, token, self._ttl_ms, policy.min_replicas, milliseconds(policy.replica_timeout)
+                return await self.store.acquire(keys, token, self._ttl_ms, adopt_from=adopt_from)
+            attempt, acknowledged = await self.store.acquire_confirmed(
+                keys,
+                token,
+                self._ttl_ms,
+                policy.min_replicas,
+                milliseconds(policy.replica_timeout),
+                adopt_from=adopt_from,
             )
         except (Exception, asyncio.CancelledError):
             # The script may have run and only its reply been lost, or we were cancelled
@@ -264,13 +351,13 @@ class Leases:
             # back what may be ours rather than leave it held for the whole TTL.
             await self._forget(keys, token)
             raise
-        if acquired and acknowledged < policy.min_replicas:
+        if attempt.acquired and acknowledged < policy.min_replicas:
             await self._forget(keys, token)
             raise ReplicasNotAcknowledged(
                 f"lease {keys.lease!r}: {acknowledged} of {policy.min_replicas} replicas "
                 f"acknowledged within {policy.replica_timeout} s; released it again"
             )
-        return acquired, number
+        return attempt
 
     async def _forget(self, keys: LeaseKeys, token: str) -> None:
         """Release a lease we may hold without knowing: shielded (it runs to its end even if
@@ -298,23 +385,34 @@ class Leases:
             logger.debug("shielded lease call failed: %r", task.exception())
 
     async def _wait(
-        self, name: str, keys: LeaseKeys, token: str, deadline: float, pttl_ms: int
-    ) -> tuple[int, float]:
-        """Wait for a busy lease until ``deadline``: (fence, when the winning try was sent)."""
+        self,
+        name: str,
+        keys: LeaseKeys,
+        token: str,
+        deadline: float,
+        busy: Attempt,
+        adopt_from: int | None,
+    ) -> tuple[Attempt, float]:
+        """Wait for a busy lease until ``deadline``: the winning attempt (acquired, or — with
+        ``adopt_from`` — a result adopted) and when it was sent."""
         with self._wakeups.watch(keys.channel) as signal:
             # Until Redis confirms the subscription a release can slip past unseen, so the
             # next try waits for it — but no longer than a fallback nap.
-            await signal.subscribed(self._nap(deadline - self._clock(), pttl_ms))
+            await signal.subscribed(self._nap(deadline - self._clock(), busy.pttl_ms))
             while True:  # bounded by the deadline; each pass is woken or naps >= _MIN_NAP
+                if adopt_from is not None:
+                    settled = Settled.from_message(signal.settled, adopt_from)
+                    if settled is not None:  # from the release message: no round trip
+                        return Attempt(False, settled.fence, result=settled.result), self._clock()
                 signal.clear()
                 attempt_at = self._clock()
-                acquired, number = await self._try(keys, token)
-                if acquired:
-                    return number, attempt_at
+                attempt = await self._try(keys, token, adopt_from)
+                if attempt.acquired or attempt.result is not None:
+                    return attempt, attempt_at
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     raise LeaseBusy(f"lease {name!r} is still held by someone else after waiting")
-                await signal.wait(self._nap(remaining, number))
+                await signal.wait(self._nap(remaining, attempt.pttl_ms))
 
     def _nap(self, remaining: float, pttl_ms: int) -> float:
         """How long to sleep if no release is announced: until the holder's TTL runs out,
@@ -364,8 +462,13 @@ class LeaseHold:
         holder = asyncio.current_task()
         if holder is None:
             raise RuntimeError("Leases.hold must be used inside an asyncio task")
+        lease = await self._leases.acquire(self._name, wait=self._wait)
+        self._keep(lease, holder)
+        return lease
+
+    def _keep(self, lease: Lease, holder: asyncio.Task[Any]) -> None:
         leases = self._leases
-        lease = self._lease = await leases.acquire(self._name, wait=self._wait)
+        self._lease = lease
         self._keeper = LeaseKeeper(
             lease=lease,
             holder=holder,
@@ -374,7 +477,6 @@ class LeaseHold:
             sleep=leases._sleep,
         )
         leases._holds.add(self)
-        return lease
 
     def stop_renewing(self) -> None:
         """Renew no more (the lease then runs out, and the hold ends with it). Idempotent."""
@@ -397,7 +499,7 @@ class LeaseHold:
             keeper.forgive()
             if lease.remaining() > 0:  # still ours (max_hold passed): give it back
                 with contextlib.suppress(LeaseUnavailable):
-                    await self._leases._shielded(lease.release())
+                    await self._leases._shielded(lease._release(None))
             if outside:
                 return  # the CancelledError from outside propagates
             raise LeaseLost(
@@ -405,7 +507,9 @@ class LeaseHold:
             ) from (None if isinstance(exc, asyncio.CancelledError) else exc)
         try:
             # Shielded: a cancellation arriving now must not leave the lease held for its TTL.
-            released = await self._leases._shielded(lease.release())
+            # Only a normal exit publishes the result the lease was settled with.
+            result = lease.result if exc_type is None else None
+            released = await self._leases._shielded(lease._release(result))
         except LeaseUnavailable as error:
             logger.warning(
                 "could not release lease %r; it expires with its TTL: %s", lease.name, error
@@ -416,3 +520,38 @@ class LeaseHold:
                 f"lease {lease.name!r} (fence {lease.fence}) had expired before it was released; "
                 "the guarded work may not have been exclusive"
             )
+
+
+class FollowHold:
+    """``async with leases.hold_or_follow(name) as held:`` — ``held`` is the :class:`Lease`
+    (held as by :class:`LeaseHold`) or a :class:`Settled` result (nothing held, nothing to
+    release). See :meth:`Leases.hold_or_follow`."""
+
+    __slots__ = ("_hold", "_leases", "_name", "_wait")
+
+    def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
+        self._leases = leases
+        self._name = name
+        self._wait = wait
+        self._hold: LeaseHold | None = None
+
+    async def __aenter__(self) -> Lease | Settled:
+        if self._hold is not None:
+            raise RuntimeError("a FollowHold can be entered only once")
+        holder = asyncio.current_task()
+        if holder is None:
+            raise RuntimeError("Leases.hold_or_follow must be used inside an asyncio task")
+        held = await self._leases._take(self._name, self._wait, follow=True)
+        if isinstance(held, Lease):
+            self._hold = LeaseHold(self._leases, self._name, self._wait)
+            self._hold._keep(held, holder)
+        return held
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._hold is not None:
+            await self._hold.__aexit__(exc_type, exc, tb)

@@ -15,7 +15,8 @@ ACQUIRE = """
 -- ARGV[2]  TTL in milliseconds
 -- return   {1, fence}  acquired now, or already ours (a retried call whose reply was lost,
 --                      which must not read as busy): the fence issued to this token
---          {0, pttl}   held by another token; pttl = its remaining ms (-1: no expiry)
+--          {0, pttl, fence}  held by another token; pttl = its remaining ms (-1: no expiry),
+--                      fence = the holder's (0 if unknown)
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('INCR', KEYS[2])}
 end
@@ -24,8 +25,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   -- Nobody can have incremented the counter while our token held the key.
   return {1, tonumber(redis.call('GET', KEYS[2]) or 0)}
 end
-return {0, redis.call('PTTL', KEYS[1])}
+return {0, redis.call('PTTL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or 0)}
 """
+
+ADOPT = """
+-- Put before ACQUIRE (same KEYS and ARGV, plus these): adopt a settled result, or acquire.
+-- KEYS[3]  release record of that lease (see RELEASE): '<token> <fence> <result>' if settled
+-- ARGV[3]  the lowest fence whose result is adopted (the holder the waiter first found busy)
+-- return   {2, fence, result}  a holder with that fence or a later one released the lease
+--                              settled with result: adopted, nothing acquired
+--          else ACQUIRE's answer
+local record = redis.call('GET', KEYS[3])
+if record then
+  local _, settled_fence, result = string.match(record, '^(%S+) (%d+) (.*)$')
+  if settled_fence and tonumber(settled_fence) >= tonumber(ARGV[3]) then
+    return {2, tonumber(settled_fence), result}
+  end
+end
+"""
+
 
 RELEASE = """
 -- KEYS[1]  lease key
@@ -86,5 +104,6 @@ class Script:
 
 
 acquire_script = Script(ACQUIRE)
+follow_script = Script(ADOPT + ACQUIRE)
 release_script = Script(RELEASE)
 extend_script = Script(EXTEND)

@@ -14,13 +14,21 @@ import asyncio
 import enum
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
 from singleton._errors import LeaseUnavailable
+from singleton.lease._bounded import bounded
 from singleton.lease._keys import LeaseKeys
-from singleton.lease._scripts import Script, acquire_script, extend_script, release_script
+from singleton.lease._scripts import (
+    Script,
+    acquire_script,
+    extend_script,
+    follow_script,
+    release_script,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +50,31 @@ class Release(enum.Enum):
     """Nobody holds the key, and our token did not release it: it expired or was deleted."""
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of the acquire script: acquired, busy, or (following) adopted a result."""
+
+    acquired: bool
+    fence: int
+    """Ours if acquired; the holder's if busy (0 if unknown); the settler's if ``result``."""
+    pttl_ms: int = -1
+    """Busy: the holder's remaining TTL in ms (-1: none)."""
+    result: str | None = None
+    """Following: the result a holder with fence >= the one asked for settled the lease with."""
+
+    @classmethod
+    def from_reply(cls, reply: list[Any]) -> Attempt:
+        code = int(reply[0])
+        if code == 1:
+            return cls(acquired=True, fence=int(reply[1]))
+        if code == 2:
+            result = reply[2]
+            text = result.decode() if isinstance(result, bytes) else str(result)
+            return cls(acquired=False, fence=int(reply[1]), result=text)
+        fence = int(reply[2]) if len(reply) > 2 else 0
+        return cls(acquired=False, fence=fence, pttl_ms=int(reply[1]))
+
+
 def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
     """The one translation of a redis-py failure; raise it ``from exc``."""
     return LeaseUnavailable(f"Redis failed to {action} {key!r}: {type(exc).__name__}: {exc}")
@@ -50,8 +83,7 @@ def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
 async def _within(awaitable: Awaitable[T], within: float | None) -> T:
     if within is None:
         return await awaitable
-    # asyncio.TimeoutError, not TimeoutError: they are one class only from Python 3.11 on.
-    return await asyncio.wait_for(awaitable, max(0.0, within))
+    return await bounded(awaitable, within)
 
 
 class LeaseStore:
@@ -87,30 +119,47 @@ class LeaseStore:
             await self.client.script_load(script.source)
             return await self.client.evalsha(script.sha, len(keys), *keys, *args)
 
-    async def acquire(self, keys: LeaseKeys, token: str, ttl_ms: int) -> tuple[bool, int]:
-        """(True, fence) if ``token`` holds the lease now; (False, holder's PTTL ms) if not."""
-        acquired, number = await self._run(
-            acquire_script, "acquire", (keys.lease, keys.fence), token, ttl_ms
-        )
-        return acquired == 1, int(number)
+    @staticmethod
+    def _acquire_call(
+        keys: LeaseKeys, token: str, ttl_ms: int, adopt_from: int | None
+    ) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
+        if adopt_from is None:
+            return acquire_script, (keys.lease, keys.fence), (token, ttl_ms)
+        return follow_script, (keys.lease, keys.fence, keys.result), (token, ttl_ms, adopt_from)
+
+    async def acquire(
+        self, keys: LeaseKeys, token: str, ttl_ms: int, *, adopt_from: int | None = None
+    ) -> Attempt:
+        """Try to take the lease for ``token``. With ``adopt_from``, first adopt the result a
+        holder with that fence or a later one settled the lease with, if one did."""
+        script, script_keys, args = self._acquire_call(keys, token, ttl_ms, adopt_from)
+        return Attempt.from_reply(await self._run(script, "acquire", script_keys, *args))
 
     async def acquire_confirmed(
-        self, keys: LeaseKeys, token: str, ttl_ms: int, replicas: int, timeout_ms: int
-    ) -> tuple[bool, int, int]:
+        self,
+        keys: LeaseKeys,
+        token: str,
+        ttl_ms: int,
+        replicas: int,
+        timeout_ms: int,
+        *,
+        adopt_from: int | None = None,
+    ) -> tuple[Attempt, int]:
         """Like :meth:`acquire`, then ``WAIT replicas timeout_ms``; also returns the replicas
         that acknowledged. Both go down one connection in one pipeline: WAIT only counts the
         writes of the connection it is sent on."""
+        script, script_keys, args = self._acquire_call(keys, token, ttl_ms, adopt_from)
         try:
             for _ in range(2):  # a second pass only after loading the script (NOSCRIPT)
                 pipe = self.client.pipeline(transaction=False)
-                pipe.evalsha(acquire_script.sha, 2, keys.lease, keys.fence, token, ttl_ms)
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
                 pipe.execute_command("WAIT", replicas, timeout_ms)
                 try:
-                    (acquired, number), acknowledged = await pipe.execute()
+                    reply, acknowledged = await pipe.execute()
                 except NoScriptError:
-                    await self.client.script_load(acquire_script.source)
+                    await self.client.script_load(script.source)
                     continue
-                return acquired == 1, int(number), int(acknowledged)
+                return Attempt.from_reply(reply), int(acknowledged)
             raise NoScriptError(f"the acquire script could not be loaded on {keys.lease!r}")
         except REDIS_ERRORS as exc:
             raise _unavailable("acquire", keys.lease, exc) from exc

@@ -42,8 +42,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from singleton.lease._bounded import bounded
+
 logger = logging.getLogger(__name__)
 
+#: How the release script's message starts when the holder settled the lease with a result.
+SETTLED_PREFIX = b"settled "
 _MAX_BACKOFF = 1.0
 #: How often a connection that carries no channel is PINGed.
 _IDLE_PROBE_EVERY = 30.0
@@ -54,19 +58,21 @@ _READ_SLICE = 60.0
 
 
 class Signal:
-    """One waiter's view of its channel: set by each release (``message`` is the published
-    payload) and by every failure of the connection; the waiter clears it before each try."""
+    """One waiter's view of its channel: set by each release and by every failure of the
+    connection; the waiter clears it before each try."""
 
-    __slots__ = ("_event", "_subscribed", "message")
+    __slots__ = ("_event", "_subscribed", "settled")
 
     def __init__(self, subscribed: asyncio.Event) -> None:
         self._event = asyncio.Event()
         self._subscribed = subscribed
-        self.message: bytes | None = None
+        #: The latest release message that carried a settled result (``b"settled <fence>
+        #: <result>"``); a later plain ``b"released"`` does not replace it.
+        self.settled: bytes | None = None
 
     def set(self, message: bytes | None = None) -> None:
-        if message is not None:
-            self.message = message
+        if message is not None and message.startswith(SETTLED_PREFIX):
+            self.settled = message
         self._event.set()
 
     def clear(self) -> None:
@@ -87,8 +93,8 @@ async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
     if event.is_set():
         return True
     try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except asyncio.TimeoutError:  # not TimeoutError: one class only from Python 3.11 on
+        await bounded(event.wait(), timeout)
+    except asyncio.TimeoutError:
         return False
     return True
 
@@ -179,7 +185,7 @@ class _Subscriber:
         loop = asyncio.get_running_loop()
         while not self._waiters:  # connect only once someone waits
             await self._poked()
-        await asyncio.wait_for(self._pubsub.connect(), _CONNECT_WITHIN)
+        await bounded(self._pubsub.connect(), _CONNECT_WITHIN)
         subscribed: set[str] = set()
         unconfirmed: collections.Counter[str] = collections.Counter()
         sent_at: collections.deque[float] = collections.deque()  # commands awaiting replies
@@ -239,8 +245,8 @@ class _Subscriber:
             self._poke = None
             if reader is not None:
                 reader.cancel()
-                with contextlib.suppress(BaseException):
-                    await reader
+                # Its outcome does not matter; our own cancellation, if any, must propagate.
+                await asyncio.wait({reader})
 
     async def _poked(self) -> None:
         poke = self._poke = asyncio.get_running_loop().create_future()
@@ -251,7 +257,7 @@ class _Subscriber:
 
     async def _send(self, *command: str) -> None:
         # Bounded: a full send buffer on a dead connection must not hold the owner.
-        await asyncio.wait_for(self._pubsub.execute_command(*command), self._reply_within)
+        await bounded(self._pubsub.execute_command(*command), self._reply_within)
 
     def _confirm(self, channel: str) -> None:
         self._live.add(channel)
@@ -279,8 +285,7 @@ class _Subscriber:
     async def aclose(self) -> None:
         if self._owner is not None:
             self._owner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._owner
+            await asyncio.wait({self._owner})
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
         with contextlib.suppress(Exception):

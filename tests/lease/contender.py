@@ -5,6 +5,9 @@
     python -m tests.lease.contender acquire URL NAME WAIT     print "waiting", then acquire it
                                                               (waiting up to WAIT s) and print
                                                               time.monotonic() of that moment
+    python -m tests.lease.contender follow URL NAME TASKS     TASKS tasks hold_or_follow it; each
+                                                              prints "settled FENCE RESULT" or
+                                                              "acquired FENCE" (and settles it)
 
 ``contend`` counts holders in Redis: INCR on entry must read 1, else an overlap is recorded.
 """
@@ -12,12 +15,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 
 import redis.asyncio as aioredis
 
-from singleton.lease._leases import LeasePolicy, Leases
+from singleton.lease._leases import Lease, LeasePolicy, Leases
 
 
 async def contend(url: str, name: str, rounds: int) -> None:
@@ -57,6 +61,26 @@ async def acquire(url: str, name: str, wait: float) -> None:
         await client.aclose()
 
 
+async def follow(url: str, name: str, tasks: int) -> None:
+    client = aioredis.from_url(url)
+    # No fallback wake-ups during the test's long set-up: the tries counted are the design's.
+    leases = Leases(client, namespace="processes", policy=LeasePolicy(ttl=5, wake_fallback=30))
+
+    async def one() -> str:
+        async with leases.hold_or_follow(name, wait=30) as held:
+            if isinstance(held, Lease):
+                held.settle(f"by {os.getpid()}")
+                return f"acquired {held.fence}"
+            return f"settled {held.fence} {held.result}"
+
+    try:
+        for line in await asyncio.gather(*(one() for _ in range(tasks))):
+            print(line, flush=True)
+    finally:
+        await leases.aclose()
+        await client.aclose()
+
+
 def main(argv: list[str]) -> None:
     mode, url, name, number = argv
     if mode == "contend":
@@ -65,6 +89,8 @@ def main(argv: list[str]) -> None:
         asyncio.run(hold(url, name, float(number)))
     elif mode == "acquire":
         asyncio.run(acquire(url, name, float(number)))
+    elif mode == "follow":
+        asyncio.run(follow(url, name, int(number)))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,22 +16,12 @@ from redis.backoff import NoBackoff
 from singleton._errors import LeaseLost
 from singleton._redis import RedisSettings, create_redis_client
 from singleton.lease._leases import Lease, LeasePolicy, Leases
-from tests.lease.conftest import MakeLeases
+from tests.lease.conftest import MakeLeases, until
 from tests.lease.servers import LossyProxy
 from tests.lease.test_processes import contender
 from tests.redis_servers import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-async def proxy(redis_server: RedisServer) -> AsyncIterator[LossyProxy]:
-    proxy = LossyProxy(redis_server.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.close()
 
 
 async def read_line(process: subprocess.Popen[bytes]) -> str:
@@ -98,12 +87,7 @@ async def test_a_cancelled_acquire_whose_script_ran_frees_the_key_at_once(
         proxy.hold_replies_to(b"EVALSHA")  # the acquire runs; its answer never comes
         attempt = asyncio.create_task(leases.acquire("x"))
         key = leases.keys("x").lease
-        for _ in range(200):
-            if await redis_client.exists(key):
-                break
-            await asyncio.sleep(0.005)
-        else:
-            pytest.fail("the acquire never reached Redis")
+        await until(lambda: redis_client.exists(key), "the acquire never reached Redis")
         attempt.cancel()
         with pytest.raises(asyncio.CancelledError):
             await attempt
@@ -120,12 +104,7 @@ async def test_an_acquire_cancelled_during_the_replicas_wait_frees_the_key_at_on
     leases = make_leases(ttl=15, min_replicas=1, replica_timeout=5)
     attempt = asyncio.create_task(leases.acquire("x"))
     key = leases.keys("x").lease
-    for _ in range(200):
-        if await redis_client.exists(key):
-            break
-        await asyncio.sleep(0.005)
-    else:
-        pytest.fail("the acquire never reached Redis")
+    await until(lambda: redis_client.exists(key), "the acquire never reached Redis")
     started = time.monotonic()
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -158,12 +137,10 @@ async def test_a_cancellation_during_a_normal_release_still_releases(
         with pytest.raises(asyncio.CancelledError):
             await holder
         assert await redis_client.exists(keys[0]) == 1  # not yet: the connection is busy
-        for _ in range(200):
-            if not await redis_client.exists(keys[0]):
-                break
-            await asyncio.sleep(0.01)
-        else:
-            pytest.fail("the cancelled release never ran: the lease waits out its TTL")
+        await until(
+            lambda: _absent(redis_client, keys[0]),
+            "the cancelled release never ran: the lease waits out its TTL",
+        )
     finally:
         await leases.aclose()
         await client.aclose()
@@ -183,3 +160,7 @@ async def test_a_release_whose_reply_was_lost_is_not_lease_lost(
     finally:
         await leases.aclose()
         await client.aclose()
+
+
+async def _absent(client: aioredis.Redis, key: str) -> bool:
+    return not await client.exists(key)

@@ -6,41 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from singleton._errors import LeaseBusy
 from singleton.lease._leases import Lease, LeasePolicy, Leases
+from tests.lease.conftest import subscribers, until
 from tests.lease.servers import LossyProxy
 from tests.redis_servers import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-async def proxy(redis_server: RedisServer) -> AsyncIterator[LossyProxy]:
-    proxy = LossyProxy(redis_server.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.close()
-
-
-async def subscribers(client: aioredis.Redis, channel: str) -> int:
-    [(_, count)] = await client.pubsub_numsub(channel)
-    return int(count)
-
-
-async def until(check: object, what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"{what} within {timeout} s")
 
 
 async def test_many_first_waiters_after_quiet_spells_never_race_a_health_check(
