@@ -20,6 +20,8 @@ import azure.functions as func
 from devhost._bindings import timer_request
 from devhost._ncrontab import NcrontabSchedule
 
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]

@@ -12,7 +12,7 @@ decorator are built on it. Each file holds one part of the mechanism:
 * ``_wakeups.py`` — pub/sub push wake-ups of waiters
 """
 
-from singleton.lease._leases import Lease, LeaseHold, Leases
+from singleton.lease._leases import FollowHold, Lease, LeaseHold, Leases, Settled
 from singleton.lease._policy import LeasePolicy
 
-__all__ = ["Lease", "LeaseHold", "LeasePolicy", "Leases"]
+__all__ = ["FollowHold", "Lease", "LeaseHold", "LeasePolicy", "Leases", "Settled"]

@@ -5,11 +5,14 @@ Layout for namespace ``durable-singleton`` and name ``MyHub/x``::
     durable-singleton:{=MyHub%2Fx}:lease      the holder's token, with the TTL
     durable-singleton:{=MyHub%2Fx}:fence      the last fence issued, expiring with the lease
     durable-singleton:{=MyHub%2Fx}:released   channel published on release
+    durable-singleton:{=MyHub%2Fx}:result     the last release: token, fence and settled result
+                                              (short TTL)
 
 Both parts are percent-escaped (everything but ``A-Z a-z 0-9 _ . - ~``), so neither can contain
 ``:``, ``{`` or ``}``: a name can neither leave its namespace nor collide with another name, and
 escaping is reversible, hence injective. Every key carries a TTL: nothing outlives its lease
-for longer than the lease's TTL. The ``{=...}`` hash tag puts all three in one Redis
+for longer than the lease's TTL (the release record, its own short one). The ``{=...}`` hash
+tag puts all four in one Redis
 Cluster slot; the ``=`` keeps the tag non-empty for the empty name (an empty tag ``{}`` would
 make Redis hash each whole key separately).
 """
@@ -36,6 +39,7 @@ class LeaseKeys:
     lease: str
     fence: str
     channel: str
+    result: str
 
 
 def lease_key_pattern(namespace: str) -> str:
@@ -58,4 +62,9 @@ def lease_keys(namespace: str, name: str) -> LeaseKeys:
     if not isinstance(name, str):
         raise TypeError(f"a lease name must be a str, not {name!r}")
     base = f"{escape(namespace)}:{{={escape(name)}}}:"
-    return LeaseKeys(lease=base + "lease", fence=base + "fence", channel=base + "released")
+    return LeaseKeys(
+        lease=base + "lease",
+        fence=base + "fence",
+        channel=base + "released",
+        result=base + "result",
+    )

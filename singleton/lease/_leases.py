@@ -8,16 +8,18 @@
 
 The lease knows nothing of what it guards. Its hazards, as a timeline (ttl 15 s)::
 
-    t=0    process A acquires "x" (fence 7) and starts guarded work
-    t=15   A has stalled (GC pause, network partition) and its renewals failed: the key expires
-    t=15   process B acquires "x" (fence 8) and starts the same work
-    t=16   A wakes: its renewal already cancelled it; ``hold`` raises LeaseLost
+    t=0       process A sends its acquire of "x" (fence 7) and starts guarded work
+    t=5       A's renewal gets no answer (a network partition, a stalled Redis)
+    t=14.848  A's deadline: the TTL from t=0 less the clock-drift allowance. A's keeper
+              cancels A's holding task; ``hold`` raises LeaseLost
+    t=15      the key expires in Redis; process B acquires "x" (fence 8)
 
-A holder that must not act after losing the lease can pass ``lease.fence`` to the store
-it writes to and have the store refuse fences older than the newest it has seen. Redis
-TTLs are not monotonic-clock based and replication is asynchronous (a failover can lose a
-lease), so treat the lease as the efficiency lock and keep the guarded store's own
-duplicate check as the correctness backstop.
+A's guarded block ends before B's begins — as long as A's event loop runs: a holder blocked
+in synchronous code (a long CPU loop, a thread it waits on without awaiting) cannot be
+cancelled, and should check ``lease.remaining()`` before each irreversible step. Redis TTLs
+are not monotonic-clock based and replication is asynchronous (a failover can lose a lease),
+so a holder that must not act after losing the lease passes ``lease.fence`` to the store it
+writes to, and the guarded store's own duplicate check stays the correctness backstop.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -45,23 +49,78 @@ from singleton._telemetry import lease_lost, timed_lease_wait
 from singleton.lease._eviction import EvictionCheck
 from singleton.lease._keys import LeaseKeys, lease_keys
 from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
-from singleton.lease._renewal import Clock, Renewal, Sleep
-from singleton.lease._store import LeaseStore
-from singleton.lease._wakeups import WakeUps
+from singleton.lease._renewal import Clock, LeaseKeeper, Sleep
+from singleton.lease._store import Attempt, LeaseStore, Release
+from singleton.lease._wakeups import SETTLED_PREFIX, WakeUps
 
-__all__ = ["Lease", "LeaseHold", "LeasePolicy", "Leases"]
+__all__ = ["FollowHold", "Lease", "LeaseHold", "LeasePolicy", "Leases", "Settled"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: Shortest nap between two tries of a busy lease (the PTTL may read 0 just before expiry).
 _MIN_NAP = 0.001
+#: Redis and this process measure a TTL with different clocks: count on this fraction less
+#: of it, plus a fixed 2 ms (the allowance of Redis's own Redlock description).
+CLOCK_DRIFT = 0.01
+_DRIFT_FLOOR = 0.002
+#: The longest a cleanup (a release after a failed or cancelled acquire) may take.
+_CLEANUP_WITHIN = 1.0
+
+
+def validity(ttl: float) -> float:
+    """How long a lease with ``ttl`` is certainly ours, from when its command was sent."""
+    return ttl - (ttl * CLOCK_DRIFT + _DRIFT_FLOOR)
+
+
+def refuse_unsupported(policy: LeasePolicy, *, cluster: bool) -> None:
+    """ConfigurationError if ``policy`` cannot be kept on this kind of Redis (checked before
+    any client is built, too)."""
+    if cluster and policy.min_replicas:
+        # WAIT must follow the write on the same connection; the cluster client cannot
+        # promise that, so refuse rather than confirm nothing.
+        raise ConfigurationError("min_replicas is not supported with RedisCluster clients")
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What :meth:`Leases.hold_or_follow` gives a caller that did not need the lease: while it
+    waited, a holder of the lease (``fence``: that holder's, at least the fence of the holder
+    it first found busy) finished normally and settled the lease with ``result``."""
+
+    result: str
+    fence: int
+
+    @classmethod
+    def from_message(cls, message: bytes | None, adopt_from: int) -> Settled | None:
+        """The settled result a release message carries, if it may be adopted."""
+        if message is None or not message.startswith(SETTLED_PREFIX):
+            return None
+        fence, _, result = message[len(SETTLED_PREFIX) :].partition(b" ")
+        if int(fence) < adopt_from:
+            return None
+        return cls(result=result.decode(), fence=int(fence))
 
 
 class Lease:
     """A lease held by this process: ``name``, its Redis ``key``, the random ``token`` of this
-    acquisition and its ``fence`` (strictly increasing per name, issued with the acquisition)."""
+    acquisition and its ``fence`` (strictly increasing per name, issued with the acquisition).
 
-    __slots__ = ("_keys", "_leases", "acquired_at", "fence", "name", "token")
+    ``acquired_at`` is when the acquiring command was sent (the injected clock's time). The
+    lease is ours for :meth:`remaining` seconds more; every Redis call made for it is bounded
+    by that."""
+
+    __slots__ = (
+        "_keys",
+        "_leases",
+        "_result",
+        "_valid_until",
+        "acquired_at",
+        "fence",
+        "name",
+        "token",
+    )
 
     def __init__(
         self,
@@ -79,29 +138,96 @@ class Lease:
         self.token = token
         self.fence = fence
         self.acquired_at = acquired_at
+        self._valid_until = acquired_at + validity(leases.policy.ttl)
+        self._result: str | None = None
 
     @property
     def key(self) -> str:
         return self._keys.lease
 
+    def remaining(self) -> float:
+        """Seconds the lease is still certainly ours by this process's monotonic clock: the
+        TTL from when the acquiring (or last extending) command was sent, less the drift
+        allowance. 0 once it ran out, was released or was found lost."""
+        return max(0.0, self._valid_until - self._leases._clock())
+
+    def end(self) -> None:
+        """Count the lease as no longer ours (released, or found lost)."""
+        self._valid_until = -math.inf
+
+    def settle(self, result: str) -> None:
+        """Release with ``result``: the release wakes this lease's followers (see
+        :meth:`Leases.hold_or_follow`) with it, and keeps it readable for
+        ``policy.result_ttl``, stamped with this lease's fence. A hold publishes it only when
+        its block exits normally; one that raises or is cancelled, or a lost lease, publishes
+        nothing adoptable. The last result given counts."""
+        if not isinstance(result, str):
+            raise TypeError(f"a lease's result must be a str, not {result!r}")
+        self._result = result
+
+    @property
+    def result(self) -> str | None:
+        """The result this lease was settled with, if it was."""
+        return self._result
+
     async def release(self) -> bool:
-        """Give the lease up and wake its waiters. False if it was no longer ours (it expired,
-        maybe taken by someone else, whose lease stays untouched)."""
-        released = await self._leases.store.release(self._keys, self.token)
-        if released:
-            logger.debug("released lease %r (fence %d)", self.name, self.fence)
-        else:
+        """Give the lease up and wake its waiters (with its result, if it was settled). False
+        if it was no longer ours (it ran out, maybe taken by someone else, whose lease stays
+        untouched).
+
+        Bounded by the time the lease has left (LeaseUnavailable past it). A release whose
+        reply was lost, and which redis-py therefore sent again, recognises its own earlier
+        success by the release record, and returns True."""
+        return await self._release(self._result)
+
+    async def _release(self, result: str | None) -> bool:
+        remaining = self.remaining()
+        if remaining <= 0:
             logger.warning(
-                "lease %r (fence %d) was no longer ours at release", self.name, self.fence
+                "lease %r (fence %d) had run out before its release", self.name, self.fence
             )
-        return released
+            return False
+        found = await self._leases.store.release(
+            self._keys,
+            self.token,
+            self.fence,
+            record_ttl_ms=milliseconds(
+                remaining if result is None else max(remaining, self._leases.policy.result_ttl)
+            ),
+            result=result,
+            within=remaining,
+        )
+        self.end()
+        if found is not Release.RELEASED:
+            logger.warning(
+                "lease %r (fence %d) was no longer ours at release (%s)",
+                self.name,
+                self.fence,
+                "taken by another holder" if found is Release.TAKEN else "expired or deleted",
+            )
+            return False
+        logger.debug("released lease %r (fence %d)", self.name, self.fence)
+        return True
 
     async def extend(self, ttl: Duration | None = None) -> bool:
-        """Reset the lease's TTL (default: the policy's) from now. False if no longer ours."""
+        """Reset the lease's TTL (default: the policy's) from now. False if no longer ours.
+
+        Bounded by the time the lease has left (LeaseUnavailable past it)."""
         ttl_s = self._leases.policy.ttl if ttl is None else seconds(ttl, what="ttl")
         if ttl_s <= 0:
             raise ValueError(f"ttl must be > 0, not {ttl!r}")
-        return await self._leases.store.extend(self._keys, self.token, milliseconds(ttl_s))
+        sent_at = self._leases._clock()
+        remaining = self._valid_until - sent_at
+        if remaining <= 0:
+            return False
+        extended = await self._leases.store.extend(
+            self._keys, self.token, milliseconds(ttl_s), within=remaining
+        )
+        if not extended:
+            self.end()
+        elif self._valid_until != -math.inf:  # not released meanwhile
+            self._valid_until = sent_at + validity(ttl_s)
+        return extended
 
     def __repr__(self) -> str:
         return f"Lease(name={self.name!r}, key={self.key!r}, fence={self.fence})"
@@ -131,17 +257,17 @@ class Leases:
             raise TypeError(f"policy must be a LeasePolicy, not {policy!r}")
         self.policy = policy if policy is not None else LeasePolicy()
         sharded = isinstance(client, RedisCluster)
-        if sharded and self.policy.min_replicas:
-            # WAIT must follow the write on the same connection; the cluster client cannot
-            # promise that, so refuse rather than confirm nothing.
-            raise ConfigurationError("min_replicas is not supported with RedisCluster clients")
+        refuse_unsupported(self.policy, cluster=sharded)
         self.namespace = namespace
         self.store = LeaseStore(client, sharded=sharded)
-        self._wakeups = WakeUps(client)
+        # A dead wake-up connection is noticed within about two fallbacks.
+        fallback = self.policy.wake_fallback
+        self._wakeups = WakeUps(client, probe_every=fallback, reply_within=fallback)
         self.eviction = EvictionCheck(client)  # warns once if Redis may evict lease keys
         self._clock = clock
         self._sleep = sleep
         self._holds: set[LeaseHold] = set()  # open holds, whose renewals aclose() stops
+        self._background: set[asyncio.Future[Any]] = set()  # shielded releases in flight
         self._ttl_ms = milliseconds(self.policy.ttl)
 
     def keys(self, name: str) -> LeaseKeys:
@@ -155,76 +281,142 @@ class Leases:
         See :class:`LeaseHold` for what happens when the lease is lost."""
         return LeaseHold(self, name, wait)
 
+    def hold_or_follow(self, name: str, *, wait: Duration | None = None) -> FollowHold:
+        """``async with leases.hold_or_follow(name) as held:`` — like :meth:`hold`, but a caller
+        that finds the lease busy may not need it: ``held`` is either
+
+        * a :class:`Lease` (acquired: do the work, ``held.settle(result)``, and the normal
+          exit publishes the result to everyone following), or
+        * a :class:`Settled` ``(result, fence)``: while this caller waited, a holder of the
+          lease (its fence at least that of the holder first found busy) exited normally
+          and settled it with ``result``. Nothing was acquired; the block just uses it.
+
+        Every follower of one release adopts its result in the same round (from the release
+        message; one that missed it reads the release record), none takes the lease in turn
+        to learn it. Without an adoptable result (the holder raised, was cancelled, lost the
+        lease, or settled nothing) followers acquire as :meth:`hold` does: still one holder
+        at a time. An uncontended call costs what :meth:`hold` costs: two round trips."""
+        return FollowHold(self, name, wait)
+
     async def acquire(self, name: str, *, wait: Duration | None = None) -> Lease:
         """Acquire lease ``name``, waiting up to ``wait`` (default: the policy's) if it is busy.
 
-        Not renewed: the caller releases it (or extends it) before its TTL runs out.
-        Raises LeaseBusy, LeaseUnavailable (nothing held) or ReplicasNotAcknowledged.
+        Not renewed: the caller releases it (or extends it) before :meth:`Lease.remaining`
+        runs out. Raises LeaseBusy, LeaseUnavailable (nothing held) or
+        ReplicasNotAcknowledged. Cancellation-safe: a cancelled acquire whose script may
+        have run gives the lease back before the cancellation propagates.
         """
+        lease = await self._take(name, wait, follow=False)
+        assert isinstance(lease, Lease)  # only a follower can be given a Settled
+        return lease
+
+    async def _take(self, name: str, wait: Duration | None, *, follow: bool) -> Lease | Settled:
         wait_s = self.policy.wait if wait is None else seconds(wait, what="wait")
         if wait_s < 0:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
         self.eviction.start()
         keys = lease_keys(self.namespace, name)
         token = secrets.token_hex(16)
-        started = self._clock()
-        acquired, number = await self._try(keys, token)
-        if not acquired:
+        sent_at = self._clock()
+        attempt = await self._try(keys, token)
+        if not attempt.acquired:
             if wait_s <= 0:
                 raise LeaseBusy(f"lease {name!r} is held by someone else")
-            number, started = await timed_lease_wait(
-                self._wait(name, keys, token, started + wait_s)
+            # A follower adopts only what the holder it found, or a later one, settles.
+            adopt_from = attempt.fence if follow else None
+            attempt, sent_at = await timed_lease_wait(
+                self._wait(name, keys, token, sent_at + wait_s, attempt, adopt_from)
             )
+        if attempt.result is not None:
+            logger.debug("followed lease %r: fence %d settled it", name, attempt.fence)
+            return Settled(result=attempt.result, fence=attempt.fence)
         lease = Lease(
-            leases=self, name=name, keys=keys, token=token, fence=number, acquired_at=started
+            leases=self, name=name, keys=keys, token=token, fence=attempt.fence, acquired_at=sent_at
         )
-        logger.debug("acquired lease %r (fence %d)", name, number)
+        logger.debug("acquired lease %r (fence %d)", name, attempt.fence)
         return lease
 
-    async def _try(self, keys: LeaseKeys, token: str) -> tuple[bool, int]:
+    async def _try(self, keys: LeaseKeys, token: str, adopt_from: int | None = None) -> Attempt:
         policy = self.policy
         try:
             if not policy.min_replicas:
-                return await self.store.acquire(keys, token, self._ttl_ms)
-            acquired, number, acknowledged = await self.store.acquire_confirmed(
-                keys, token, self._ttl_ms, policy.min_replicas, milliseconds(policy.replica_timeout)
+                return await self.store.acquire(keys, token, self._ttl_ms, adopt_from=adopt_from)
+            attempt, acknowledged = await self.store.acquire_confirmed(
+                keys,
+                token,
+                self._ttl_ms,
+                policy.min_replicas,
+                milliseconds(policy.replica_timeout),
+                adopt_from=adopt_from,
             )
-        except LeaseUnavailable:
-            # The script may have run and only its reply been lost: give back what may be ours.
+        except (Exception, asyncio.CancelledError):
+            # The script may have run and only its reply been lost, or we were cancelled
+            # after it reached Redis (a caller's timeout, the WAIT of min_replicas): give
+            # back what may be ours rather than leave it held for the whole TTL.
             await self._forget(keys, token)
             raise
-        if acquired and acknowledged < policy.min_replicas:
+        if attempt.acquired and acknowledged < policy.min_replicas:
             await self._forget(keys, token)
             raise ReplicasNotAcknowledged(
                 f"lease {keys.lease!r}: {acknowledged} of {policy.min_replicas} replicas "
                 f"acknowledged within {policy.replica_timeout} s; released it again"
             )
-        return acquired, number
+        return attempt
 
     async def _forget(self, keys: LeaseKeys, token: str) -> None:
-        """Best-effort release of a lease we may hold without knowing; it expires anyway."""
+        """Release a lease we may hold without knowing: shielded (it runs to its end even if
+        we are cancelled again) and bounded; it expires with its TTL anyway."""
+        within = min(_CLEANUP_WITHIN, self.policy.ttl)
+        release = self.store.release(
+            keys, token, 0, record_ttl_ms=milliseconds(within), within=within
+        )
         try:
-            await asyncio.wait_for(self.store.release(keys, token), min(1.0, self.policy.ttl))
-        except (LeaseUnavailable, TimeoutError) as exc:
+            await self._shielded(release)
+        except LeaseUnavailable as exc:
             logger.warning("could not clean up %r after a failed acquire: %r", keys.lease, exc)
 
+    async def _shielded(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run ``call`` to its end even if the caller is cancelled meanwhile (the caller still
+        sees the CancelledError at once); :meth:`aclose` waits for what is left running."""
+        task = asyncio.ensure_future(call)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+        return await asyncio.shield(task)
+
+    def _background_done(self, task: asyncio.Future[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # retrieved: never "lost"
+            logger.debug("shielded lease call failed: %r", task.exception())
+
     async def _wait(
-        self, name: str, keys: LeaseKeys, token: str, deadline: float
-    ) -> tuple[int, float]:
-        """Wait for a busy lease until ``deadline``: (fence, when the winning try began)."""
-        async with self._wakeups.watch(
-            keys.channel, timeout=max(_MIN_NAP, deadline - self._clock())
-        ) as signal:
+        self,
+        name: str,
+        keys: LeaseKeys,
+        token: str,
+        deadline: float,
+        busy: Attempt,
+        adopt_from: int | None,
+    ) -> tuple[Attempt, float]:
+        """Wait for a busy lease until ``deadline``: the winning attempt (acquired, or — with
+        ``adopt_from`` — a result adopted) and when it was sent."""
+        with self._wakeups.watch(keys.channel) as signal:
+            # Until Redis confirms the subscription a release can slip past unseen, so the
+            # next try waits for it — but no longer than a fallback nap.
+            await signal.subscribed(self._nap(deadline - self._clock(), busy.pttl_ms))
             while True:  # bounded by the deadline; each pass is woken or naps >= _MIN_NAP
+                if adopt_from is not None:
+                    settled = Settled.from_message(signal.settled, adopt_from)
+                    if settled is not None:  # from the release message: no round trip
+                        return Attempt(False, settled.fence, result=settled.result), self._clock()
                 signal.clear()
                 attempt_at = self._clock()
-                acquired, number = await self._try(keys, token)
-                if acquired:
-                    return number, attempt_at
+                attempt = await self._try(keys, token, adopt_from)
+                if attempt.acquired or attempt.result is not None:
+                    return attempt, attempt_at
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     raise LeaseBusy(f"lease {name!r} is still held by someone else after waiting")
-                await signal.wait(self._nap(remaining, number))
+                await signal.wait(self._nap(remaining, attempt.pttl_ms))
 
     def _nap(self, remaining: float, pttl_ms: int) -> float:
         """How long to sleep if no release is announced: until the holder's TTL runs out,
@@ -235,36 +427,39 @@ class Leases:
         return max(_MIN_NAP, min(remaining, fallback))
 
     async def aclose(self) -> None:
-        """Stop the background work: renewals of open holds (their leases then run out with
-        their TTL) and the pub/sub listeners."""
+        """Stop the background work: renewals of open holds (their keepers still end them
+        when their leases run out), the pub/sub connections, and wait for shielded
+        releases still running."""
         for hold in list(self._holds):
             hold.stop_renewing()
         await self._wakeups.aclose()
         await self.eviction.aclose()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
 
 class LeaseHold:
     """``async with leases.hold(name) as lease:`` — the lease is held inside the block.
 
-    On exit the lease is released (token-checked), also when the block raises or is
-    cancelled. A hold that lasts longer than ``renew_every`` is renewed in the background.
-    If the lease is lost meanwhile (renewal refused or impossible, ``max_hold`` passed),
-    the holding task is cancelled and the block exits with :class:`LeaseLost`; a
-    cancellation from outside stays a ``CancelledError``. A lease found expired at release
-    also raises LeaseLost (unless the block raised, which is not masked). A release that
-    fails because Redis is unreachable is logged; the lease then expires with its TTL.
+    On exit the lease is released (token-checked, shielded from cancellation, bounded by the
+    time the lease has left), also when the block raises or is cancelled. A hold that lasts
+    longer than ``renew_every`` is renewed in the background. If the lease is lost meanwhile
+    (renewal refused, no renewal answered before the lease's deadline, ``max_hold``
+    passed), the holding task is cancelled before the lease can expire in Redis and the
+    block exits with :class:`LeaseLost`; a cancellation from outside stays a
+    ``CancelledError``. A lease found expired at release also raises LeaseLost (unless the
+    block raised, which is not masked). A release that fails because Redis is unreachable is
+    logged; the lease then expires with its TTL.
     """
 
-    __slots__ = ("_holder", "_lease", "_leases", "_name", "_renewal", "_timer", "_wait")
+    __slots__ = ("_keeper", "_lease", "_leases", "_name", "_wait")
 
     def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
         self._leases = leases
         self._name = name
         self._wait = wait
         self._lease: Lease | None = None
-        self._holder: asyncio.Task[Any] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._renewal: Renewal | None = None
+        self._keeper: LeaseKeeper | None = None
 
     async def __aenter__(self) -> Lease:
         if self._lease is not None:
@@ -272,34 +467,26 @@ class LeaseHold:
         holder = asyncio.current_task()
         if holder is None:
             raise RuntimeError("Leases.hold must be used inside an asyncio task")
-        leases = self._leases
-        lease = self._lease = await leases.acquire(self._name, wait=self._wait)
-        self._holder = holder
-        # Only a timer for now: holds shorter than renew_every never renew at all.
-        self._timer = holder.get_loop().call_later(leases.policy.renew_every, self._start_renewing)
-        leases._holds.add(self)
+        lease = await self._leases.acquire(self._name, wait=self._wait)
+        self._keep(lease, holder)
         return lease
 
-    def _start_renewing(self) -> None:
-        lease, holder, leases = self._lease, self._holder, self._leases
-        if lease is None or holder is None:
-            return
-        self._renewal = Renewal(
-            name=lease.name,
-            extend=lease.extend,
+    def _keep(self, lease: Lease, holder: asyncio.Task[Any]) -> None:
+        leases = self._leases
+        self._lease = lease
+        self._keeper = LeaseKeeper(
+            lease=lease,
             holder=holder,
-            acquired_at=lease.acquired_at,
             policy=leases.policy,
             clock=leases._clock,
             sleep=leases._sleep,
         )
+        leases._holds.add(self)
 
     def stop_renewing(self) -> None:
-        """Cancel the renewal timer, or the renewal once it runs. Idempotent."""
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._renewal is not None:
-            self._renewal.stop()
+        """Renew no more (the lease then runs out, and the hold ends with it). Idempotent."""
+        if self._keeper is not None:
+            self._keeper.stop_renewing()
 
     async def __aexit__(
         self,
@@ -307,28 +494,27 @@ class LeaseHold:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        lease, holder = self._lease, self._holder
-        if lease is None or holder is None:
+        lease, keeper = self._lease, self._keeper
+        if lease is None or keeper is None:
             raise RuntimeError("LeaseHold exited without being entered")
-        self.stop_renewing()
+        keeper.stop()
         self._leases._holds.discard(self)
-        lost = self._renewal.lost if self._renewal is not None else None
-        if lost is not None:
-            # Undo our own cancellation; one from outside (still counted) must propagate.
-            holder.uncancel()
-            with contextlib.suppress(LeaseUnavailable):
-                await _release_shielded(lease.release)
-            if holder.cancelling():
-                return
-            raise LeaseLost(f"lease {lease.name!r} (fence {lease.fence}) was lost: {lost}") from (
-                None if isinstance(exc, asyncio.CancelledError) else exc
-            )
+        if keeper.lost is not None:
+            outside = keeper.outside_cancellation(exc)
+            keeper.forgive()
+            if lease.remaining() > 0:  # still ours (max_hold passed): give it back
+                with contextlib.suppress(LeaseUnavailable):
+                    await self._leases._shielded(lease._release(None))
+            if outside:
+                return  # the CancelledError from outside propagates
+            raise LeaseLost(
+                f"lease {lease.name!r} (fence {lease.fence}) was lost: {keeper.lost}"
+            ) from (None if isinstance(exc, asyncio.CancelledError) else exc)
         try:
-            if exc_type is None:
-                released = await lease.release()
-            else:
-                # Release even when cancelled; a second cancellation must not cut it short.
-                released = await _release_shielded(lease.release)
+            # Shielded: a cancellation arriving now must not leave the lease held for its TTL.
+            # Only a normal exit publishes the result the lease was settled with.
+            result = lease.result if exc_type is None else None
+            released = await self._leases._shielded(lease._release(result))
         except LeaseUnavailable as error:
             logger.warning(
                 "could not release lease %r; it expires with its TTL: %s", lease.name, error
@@ -342,5 +528,36 @@ class LeaseHold:
             )
 
 
-async def _release_shielded(release: Callable[[], Awaitable[bool]]) -> bool:
-    return await asyncio.shield(release())
+class FollowHold:
+    """``async with leases.hold_or_follow(name) as held:`` — ``held`` is the :class:`Lease`
+    (held as by :class:`LeaseHold`) or a :class:`Settled` result (nothing held, nothing to
+    release). See :meth:`Leases.hold_or_follow`."""
+
+    __slots__ = ("_hold", "_leases", "_name", "_wait")
+
+    def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
+        self._leases = leases
+        self._name = name
+        self._wait = wait
+        self._hold: LeaseHold | None = None
+
+    async def __aenter__(self) -> Lease | Settled:
+        if self._hold is not None:
+            raise RuntimeError("a FollowHold can be entered only once")
+        holder = asyncio.current_task()
+        if holder is None:
+            raise RuntimeError("Leases.hold_or_follow must be used inside an asyncio task")
+        held = await self._leases._take(self._name, self._wait, follow=True)
+        if isinstance(held, Lease):
+            self._hold = LeaseHold(self._leases, self._name, self._wait)
+            self._hold._keep(held, holder)
+        return held
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._hold is not None:
+            await self._hold.__aexit__(exc_type, exc, tb)

@@ -51,6 +51,8 @@ class LeasePolicy:
     replica_timeout: how long that ``WAIT`` may take (default 1 s).
     wake_fallback:   the longest a waiter sleeps between tries if a release notification is lost
                      (default 1 s); a waiter also wakes when the holder's TTL runs out.
+    result_ttl:      how long the result a holder settled its lease with stays readable by
+                     followers that missed its release message (default 5 s).
     """
 
     ttl: float
@@ -60,6 +62,7 @@ class LeasePolicy:
     min_replicas: int
     replica_timeout: float
     wake_fallback: float
+    result_ttl: float
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class LeasePolicy:
         min_replicas: int = 0,
         replica_timeout: Duration = 1.0,
         wake_fallback: Duration = 1.0,
+        result_ttl: Duration = 5.0,
     ) -> None:
         ttl_s = seconds(ttl, what="ttl")
         if ttl_s < MIN_TTL:
@@ -98,6 +102,9 @@ class LeasePolicy:
         wake_fallback_s = seconds(wake_fallback, what="wake_fallback")
         if wake_fallback_s < MIN_TTL:
             raise ValueError(f"wake_fallback must be at least {MIN_TTL} s, not {wake_fallback!r}")
+        result_ttl_s = seconds(result_ttl, what="result_ttl")
+        if result_ttl_s < MIN_TTL:
+            raise ValueError(f"result_ttl must be at least {MIN_TTL} s, not {result_ttl!r}")
         for field, value in (
             ("ttl", ttl_s),
             ("wait", wait_s),
@@ -106,5 +113,6 @@ class LeasePolicy:
             ("min_replicas", min_replicas),
             ("replica_timeout", replica_timeout_s),
             ("wake_fallback", wake_fallback_s),
+            ("result_ttl", result_ttl_s),
         ):
             object.__setattr__(self, field, value)

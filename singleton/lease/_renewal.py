@@ -1,22 +1,32 @@
-"""Background renewal of a lease held by ``Leases.hold``.
+"""The keeper of a held lease: it owns the lease's deadline, renews it, and ends the hold
+when the lease is lost.
 
-Nothing runs for short holds: ``hold`` arms a timer for ``renew_every`` after acquisition
-and cancels it on exit, so the starter's millisecond holds never send an extend (nor build
-a Renewal). Once the timer fires, a Renewal task extends the lease every ``renew_every``
-with the token-checked EXTEND script.
+``Leases.hold`` gives every held lease one keeper. The lease is ours until its *deadline*:
+the TTL counted from when the acquiring (or the last successful extending) command was
+sent, less an allowance for the drift between this process's clock and Redis's. Redis
+cannot expire the key before that, so a holder stopped by then never overlaps the next.
 
-A failed renewal is never silent. Timeline of a loss (ttl 15 s, renew_every 5 s)::
+* The deadline is a timer: when it fires and no renewal moved it, the holding task is
+  cancelled — whatever any Redis call is doing at that moment. Every call made for the
+  lease (extend, release) is itself bounded by the time left, so none outlives it.
+* Renewal is a task started only once a hold lasted ``renew_every`` (short holds, like the
+  starter's millisecond ones, send nothing). It extends the lease every ``renew_every``.
+* ``max_hold`` caps the renewing: past it the holder loses the lease the same way.
 
-    t=0    task A acquires, enters the guarded block
-    t=5    renewal: EXTEND -> 0 (the key was flushed, or an operator deleted it)
-           -> the renewal cancels task A and records why
-    t=5+   task A's next await raises CancelledError inside the block;
-           ``hold`` turns it into LeaseLost on exit (an outside cancellation stays a
-           CancelledError)
+Timeline of a partition (ttl 15 s, renew_every 5 s, drift allowance 0.152 s)::
 
-Redis errors during renewal are retried until the lease's last known expiry is near;
-the holder loses the lease only when it can no longer be sure of it. ``max_hold`` caps
-the renewing: past it the holder loses the lease the same way.
+    t=0       acquire sent; deadline 14.848
+    t=5       EXTEND sent, no answer (the network is partitioned). redis-py would time out
+              and retry for ~25 s; the call is cut at the deadline instead
+    t=14.848  the deadline passes: the keeper cancels the holding task;
+              its next await raises, and ``hold`` raises LeaseLost
+    t>=15     Redis expires the key: only now can another process acquire it
+
+The keeper cancels the holder at most once, and tells that cancellation from one that
+came from outside (which must stay a CancelledError) in the same way on every Python
+version: by the cancellations the block actually saw (see :meth:`LeaseKeeper.outside_cancellation`).
+On Python 3.11+, where tasks count cancellation requests for ``asyncio.timeout`` and
+``TaskGroup``, it also takes its own request back from that count (``uncancel``).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from singleton._errors import LeaseUnavailable
 from singleton._telemetry import lease_lost
@@ -35,49 +46,80 @@ Sleep = Callable[[float], Awaitable[object]]
 Clock = Callable[[], float]
 
 
-class Renewal:
-    """Keeps one lease alive for the task holding it; cancels that task if it cannot."""
+class Kept(Protocol):
+    """What the keeper needs of a lease (``Lease`` provides it)."""
+
+    name: str
+    fence: int
+    acquired_at: float
+
+    def remaining(self) -> float: ...
+
+    async def extend(self) -> bool: ...
+
+    def end(self) -> None: ...
+
+
+class LeaseKeeper:
+    """Keeps one held lease: its deadline timer, its renewal, the holder's cancellation."""
 
     def __init__(
         self,
         *,
-        name: str,
-        extend: Callable[[], Awaitable[bool]],
+        lease: Kept,
         holder: asyncio.Task[object],
-        acquired_at: float,
         policy: LeasePolicy,
         clock: Clock,
         sleep: Sleep,
     ) -> None:
-        self._name = name
-        self._extend = extend
+        self._lease = lease
         self._holder = holder
-        self._acquired_at = acquired_at
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
         #: Why the lease was lost, once it was; the holder was cancelled then.
         self.lost: str | None = None
         self.renewals = 0
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._cancel_message = f"lease {lease.name!r} (fence {lease.fence}) lost"
+        self._cancelled = False
+        self._last_error: LeaseUnavailable | None = None
+        self._loop = holder.get_loop()
+        self._deadline = self._loop.call_later(lease.remaining(), self._expire)
+        first_renewal = lease.acquired_at + policy.renew_every - clock()
+        self._renewal_timer: asyncio.TimerHandle | None = self._loop.call_later(
+            max(0.0, first_renewal), self._start_renewing
+        )
+        self._renewal: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
-        policy = self._policy
-        valid_until = self._acquired_at + policy.ttl
+    def _expire(self) -> None:
+        remaining = self._lease.remaining()
+        if remaining > 0:  # renewed meanwhile: the deadline moved
+            self._deadline = self._loop.call_later(remaining, self._expire)
+            return
+        cause = f": {self._last_error}" if self._last_error is not None else ""
+        self._lose(f"could not be renewed before it ran out{cause}")
+
+    def _start_renewing(self) -> None:
+        self._renewal_timer = None
+        self._renewal = self._loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        policy, lease = self._policy, self._lease
         while True:  # ends with the hold (stop), at max_hold, or when the lease is lost
-            if policy.max_hold is not None and self._clock() - self._acquired_at >= policy.max_hold:
-                self._lose(f"held for longer than max_hold ({policy.max_hold} s)")
+            if policy.max_hold is not None and self._clock() - lease.acquired_at >= policy.max_hold:
+                self._lose(f"held for longer than max_hold ({policy.max_hold} s)", ended=False)
                 return
-            attempt_at = self._clock()
+            if lease.remaining() <= 0:
+                return  # out of time: the deadline timer ends the hold
             try:
-                extended = await self._extend()
+                extended = await lease.extend()  # bounded by the time the lease has left
             except LeaseUnavailable as exc:
-                retry_in = policy.renew_every / 4
-                if attempt_at + retry_in >= valid_until:
-                    self._lose(f"could not be renewed before it expired: {exc}")
-                    return
+                self._last_error = exc
+                retry_in = min(policy.renew_every / 4, lease.remaining())
+                if retry_in <= 0:
+                    return  # out of time: the deadline timer ends the hold
                 logger.warning(
-                    "renewing lease %r failed, retrying in %.3f s: %s", self._name, retry_in, exc
+                    "renewing lease %r failed, retrying in %.3f s: %s", lease.name, retry_in, exc
                 )
                 await self._sleep(retry_in)
                 continue
@@ -85,17 +127,69 @@ class Renewal:
                 self._lose("expired or was taken by another holder before it was renewed")
                 return
             self.renewals += 1
-            valid_until = attempt_at + policy.ttl
-            logger.debug("renewed lease %r (%d)", self._name, self.renewals)
-            await self._sleep(policy.renew_every)
+            self._last_error = None
+            logger.debug("renewed lease %r (%d)", lease.name, self.renewals)
+            pause = policy.renew_every
+            if policy.max_hold is not None:
+                pause = min(pause, lease.acquired_at + policy.max_hold - self._clock())
+            await self._sleep(max(0.0, pause))
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, *, ended: bool = True) -> None:
+        if self.lost is not None:
+            return
         self.lost = reason
         lease_lost()  # counted for telemetry
-        logger.error("lease %r lost: %s; cancelling its holder", self._name, reason)
-        self._holder.cancel(f"lease {self._name!r} lost")
+        if ended:
+            self._lease.end()  # not ours any more: nothing to release
+        self._stop_timers()
+        if self._renewal is not None and self._renewal is not asyncio.current_task():
+            self._renewal.cancel()
+        logger.error("lease %r lost: %s; cancelling its holder", self._lease.name, reason)
+        self._cancelled = self._holder.cancel(self._cancel_message)
+
+    def _stop_timers(self) -> None:
+        self._deadline.cancel()
+        if self._renewal_timer is not None:
+            self._renewal_timer.cancel()
+
+    def stop_renewing(self) -> None:
+        """Renew no more; the deadline still ends the hold when the lease runs out."""
+        if self._renewal_timer is not None:
+            self._renewal_timer.cancel()
+            self._renewal_timer = None
+        if self._renewal is not None:
+            self._renewal.cancel()
 
     def stop(self) -> None:
-        """Stop renewing (the hold is ending). Idempotent."""
-        if not self._task.done():
-            self._task.cancel()
+        """The hold is ending: stop everything (no cancellation can follow). Idempotent."""
+        self._stop_timers()
+        self.stop_renewing()
+
+    def outside_cancellation(self, exc: BaseException | None) -> bool:
+        """Whether the block that ended with ``exc`` was also cancelled by someone else.
+
+        Counts the CancelledErrors the block saw: ``exc`` and those it was raised while
+        handling (``__context__``: a ``finally`` that awaited after one cancellation and got
+        another). More than the keeper's own means another cancellation, which must
+        propagate. Python 3.10 neither counts cancellation requests nor keeps a
+        cancellation's message across awaited tasks, so this is the test that works alike
+        on every version."""
+        if not isinstance(exc, asyncio.CancelledError):
+            return False
+        seen: set[int] = set()
+        cancellations = 0
+        error: BaseException | None = exc
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            cancellations += isinstance(error, asyncio.CancelledError)
+            error = error.__context__
+        return cancellations > (1 if self._cancelled else 0)
+
+    def forgive(self) -> None:
+        """Take the keeper's cancellation request back from the holder's count (Python 3.11+
+        counts them for ``asyncio.timeout`` and ``TaskGroup``; 3.10 keeps no count)."""
+        if self._cancelled:
+            self._cancelled = False
+            uncancel = getattr(self._holder, "uncancel", None)
+            if uncancel is not None:
+                uncancel()

@@ -15,7 +15,8 @@ ACQUIRE = """
 -- ARGV[2]  TTL in milliseconds
 -- return   {1, fence}  acquired now, or already ours (a retried call whose reply was lost,
 --                      which must not read as busy): the fence issued to this token
---          {0, pttl}   held by another token; pttl = its remaining ms (-1: no expiry)
+--          {0, pttl, fence}  held by another token; pttl = its remaining ms (-1: no expiry),
+--                      fence = the holder's (0 if unknown), for followers (see ADOPT)
 --
 -- A fence is the server's clock in microseconds since the epoch, or the last fence + 1 while
 -- the fence key still remembers one at least that high (two acquisitions in one microsecond,
@@ -61,28 +62,78 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   -- The fence key alone was lost (evicted): nobody saw our fence, so issue a new, higher one.
   return {1, issue_fence()}
 end
--- Someone else's: report how long it has left, for the waiter's fallback nap.
-return {0, redis.call('PTTL', KEYS[1])}
+-- Someone else's: how long it has left (the waiter's fallback nap) and the holder's fence
+-- (a follower adopts only results settled by this holder or a later one).
+return {0, redis.call('PTTL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or 0)}
 """
+
+ADOPT = """
+-- Put before ACQUIRE (same KEYS and ARGV, plus these): adopt a settled result, or acquire.
+-- KEYS[3]  release record of that lease (see RELEASE): '<token> <fence> <result>' if settled
+-- ARGV[3]  the lowest fence whose result is adopted (the holder the waiter first found busy)
+-- return   {2, fence, result}  a holder with that fence or a later one released the lease
+--                              settled with result: adopted, nothing acquired
+--          else ACQUIRE's answer
+-- The last release of this lease, if recent: '<token> <fence>[ <result>]'.
+local record = redis.call('GET', KEYS[3])
+if record then
+  -- Its fence and result; no result (a plain release) leaves result nil: nothing to adopt.
+  local _, settled_fence, result = string.match(record, '^(%S+) (%d+) (.*)$')
+  -- Settled by the holder we found busy, or a later one: concurrent with our wait.
+  if settled_fence and tonumber(settled_fence) >= tonumber(ARGV[3]) then
+    return {2, tonumber(settled_fence), result}
+  end
+end
+-- Nothing to adopt: try to acquire, as ACQUIRE below does.
+"""
+
 
 RELEASE = """
 -- KEYS[1]  lease key
 -- KEYS[2]  wake-up channel of that lease (same slot)
+-- KEYS[3]  release record of that lease (same slot): '<token> <fence>', or
+--          '<token> <fence> <result>' when the holder settled the lease with a result
 -- ARGV[1]  token of the holder releasing it
 -- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
--- return   1 released (waiters notified), 0 not ours any more (expired or taken): untouched
+-- ARGV[3]  fence of that holder
+-- ARGV[4]  how long the record lives, in milliseconds
+-- ARGV[5]  optional: the result the holder settled with (any string)
+-- return   1 released now (waiters notified), or already: the record names this token, so
+--            an earlier run of this release did it and only its reply was lost
+--          0 held by another token: untouched
+--          -1 held by nobody, and not released by this token: it expired or was deleted
 -- The fence key is left to expire with its TTL: while it lives, the next fence is above it.
--- Is the lease still held by this token?
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+-- Still held by this token?
+if holder == ARGV[1] then
   -- Yes: give it up.
   redis.call('DEL', KEYS[1])
+  -- The record says who released it, with which fence...
+  local record = ARGV[1] .. ' ' .. ARGV[3]
+  -- ...and the message wakes the waiters; a plain release gives them nothing to adopt.
+  local message = 'released'
+  -- Settled: the record and the message carry the result, stamped with the fence.
+  if ARGV[5] then
+    record = record .. ' ' .. ARGV[5]
+    message = 'settled ' .. ARGV[3] .. ' ' .. ARGV[5]
+  end
+  -- Keep the record briefly: for a retried release, and for followers that missed the message.
+  redis.call('SET', KEYS[3], record, 'PX', ARGV[4])
   -- Wake every waiter subscribed to the lease's channel (a shard channel on a cluster).
-  redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], 'released')
-  -- Released.
+  redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], message)
   return 1
 end
--- Expired, or another holder's now: touch nothing.
-return 0
+-- Another holder's now: touch nothing.
+if holder then
+  return 0
+end
+-- Held by nobody: did this very token release it (a retried release whose reply was lost)?
+local record = redis.call('GET', KEYS[3])
+if record and string.sub(record, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
+  return 1
+end
+-- No: it expired or was deleted while we thought we held it.
+return -1
 """
 
 EXTEND = """
@@ -132,6 +183,7 @@ class Script:
 
 
 acquire_script = Script(ACQUIRE)
+follow_script = Script(ADOPT + ACQUIRE)
 release_script = Script(RELEASE)
 extend_script = Script(EXTEND)
 force_release_script = Script(FORCE_RELEASE)

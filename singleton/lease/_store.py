@@ -1,28 +1,91 @@
 """The lease's only contact with Redis: its scripts run here, and redis-py's errors are
-translated into ``LeaseUnavailable`` here and nowhere else."""
+translated into ``LeaseUnavailable`` here and nowhere else.
+
+Every call can be bounded (``within`` seconds): a call made on behalf of a held lease must
+not outlive the lease, whatever redis-py's own timeouts, retries and pool waits would
+allow. A call cut short raises LeaseUnavailable like any other failure of Redis; whether
+its script ran is then unknown, which the callers account for (a release, an extend and
+a cleanup are all token-checked and safe to repeat or to lose).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
 from singleton._errors import LeaseUnavailable
 from singleton._telemetry import redis_error
+from singleton.lease._bounded import bounded
 from singleton.lease._keys import LeaseKeys
-from singleton.lease._scripts import Script, acquire_script, extend_script, release_script
+from singleton.lease._scripts import (
+    Script,
+    acquire_script,
+    extend_script,
+    follow_script,
+    release_script,
+)
 
 logger = logging.getLogger(__name__)
 
 #: What redis-py raises when Redis fails or cannot be reached (TimeoutError is an OSError).
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
+T = TypeVar("T")
+
+
+class Release(enum.Enum):
+    """What the release script found (its reply, one value each)."""
+
+    RELEASED = 1
+    """Our token held the key: deleted, waiters notified — now, or by an earlier run of this
+    very release whose reply was lost (redis-py retried it; the release record told)."""
+    TAKEN = 0
+    """Another token holds the key: untouched."""
+    ABSENT = -1
+    """Nobody holds the key, and our token did not release it: it expired or was deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of the acquire script: acquired, busy, or (following) adopted a result."""
+
+    acquired: bool
+    fence: int
+    """Ours if acquired; the holder's if busy (0 if unknown); the settler's if ``result``."""
+    pttl_ms: int = -1
+    """Busy: the holder's remaining TTL in ms (-1: none)."""
+    result: str | None = None
+    """Following: the result a holder with fence >= the one asked for settled the lease with."""
+
+    @classmethod
+    def from_reply(cls, reply: list[Any]) -> Attempt:
+        code = int(reply[0])
+        if code == 1:
+            return cls(acquired=True, fence=int(reply[1]))
+        if code == 2:
+            result = reply[2]
+            text = result.decode() if isinstance(result, bytes) else str(result)
+            return cls(acquired=False, fence=int(reply[1]), result=text)
+        fence = int(reply[2]) if len(reply) > 2 else 0
+        return cls(acquired=False, fence=fence, pttl_ms=int(reply[1]))
+
 
 def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
     """The one translation of a redis-py failure; raise it ``from exc``."""
     redis_error(action)  # counted for telemetry
     return LeaseUnavailable(f"Redis failed to {action} {key!r}: {type(exc).__name__}: {exc}")
+
+
+async def _within(awaitable: Awaitable[T], within: float | None) -> T:
+    if within is None:
+        return await awaitable
+    return await bounded(awaitable, within)
 
 
 class LeaseStore:
@@ -33,52 +96,105 @@ class LeaseStore:
         # Release publishes on a shard channel on Redis Cluster, a plain channel otherwise.
         self._publish_flag = "1" if sharded else "0"
 
-    async def _run(self, script: Script, action: str, keys: tuple[str, ...], *args: Any) -> Any:
+    async def _run(
+        self,
+        script: Script,
+        action: str,
+        keys: tuple[str, ...],
+        *args: Any,
+        within: float | None = None,
+    ) -> Any:
         try:
-            try:
-                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:  # the server forgot it (restart, SCRIPT FLUSH): load, run again
-                await self.client.script_load(script.source)
-                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+            return await _within(self._evalsha(script, keys, *args), within)
+        except asyncio.TimeoutError as exc:
+            raise LeaseUnavailable(
+                f"Redis did not {action} {keys[0]!r} within {within:.3f} s "
+                "(the lease would have run out first)"
+            ) from exc
         except REDIS_ERRORS as exc:
             raise _unavailable(action, keys[0], exc) from exc
 
-    async def acquire(self, keys: LeaseKeys, token: str, ttl_ms: int) -> tuple[bool, int]:
-        """(True, fence) if ``token`` holds the lease now; (False, holder's PTTL ms) if not."""
-        acquired, number = await self._run(
-            acquire_script, "acquire", (keys.lease, keys.fence), token, ttl_ms
-        )
-        return acquired == 1, int(number)
+    async def _evalsha(self, script: Script, keys: tuple[str, ...], *args: Any) -> Any:
+        try:
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # the server forgot it (restart, SCRIPT FLUSH): load, run again
+            await self.client.script_load(script.source)
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+
+    @staticmethod
+    def _acquire_call(
+        keys: LeaseKeys, token: str, ttl_ms: int, adopt_from: int | None
+    ) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
+        if adopt_from is None:
+            return acquire_script, (keys.lease, keys.fence), (token, ttl_ms)
+        return follow_script, (keys.lease, keys.fence, keys.result), (token, ttl_ms, adopt_from)
+
+    async def acquire(
+        self, keys: LeaseKeys, token: str, ttl_ms: int, *, adopt_from: int | None = None
+    ) -> Attempt:
+        """Try to take the lease for ``token``. With ``adopt_from``, first adopt the result a
+        holder with that fence or a later one settled the lease with, if one did."""
+        script, script_keys, args = self._acquire_call(keys, token, ttl_ms, adopt_from)
+        return Attempt.from_reply(await self._run(script, "acquire", script_keys, *args))
 
     async def acquire_confirmed(
-        self, keys: LeaseKeys, token: str, ttl_ms: int, replicas: int, timeout_ms: int
-    ) -> tuple[bool, int, int]:
+        self,
+        keys: LeaseKeys,
+        token: str,
+        ttl_ms: int,
+        replicas: int,
+        timeout_ms: int,
+        *,
+        adopt_from: int | None = None,
+    ) -> tuple[Attempt, int]:
         """Like :meth:`acquire`, then ``WAIT replicas timeout_ms``; also returns the replicas
         that acknowledged. Both go down one connection in one pipeline: WAIT only counts the
         writes of the connection it is sent on."""
+        script, script_keys, args = self._acquire_call(keys, token, ttl_ms, adopt_from)
         try:
             for _ in range(2):  # a second pass only after loading the script (NOSCRIPT)
                 pipe = self.client.pipeline(transaction=False)
-                pipe.evalsha(acquire_script.sha, 2, keys.lease, keys.fence, token, ttl_ms)
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
                 pipe.execute_command("WAIT", replicas, timeout_ms)
                 try:
-                    (acquired, number), acknowledged = await pipe.execute()
+                    reply, acknowledged = await pipe.execute()
                 except NoScriptError:
-                    await self.client.script_load(acquire_script.source)
+                    await self.client.script_load(script.source)
                     continue
-                return acquired == 1, int(number), int(acknowledged)
+                return Attempt.from_reply(reply), int(acknowledged)
             raise NoScriptError(f"the acquire script could not be loaded on {keys.lease!r}")
         except REDIS_ERRORS as exc:
             raise _unavailable("acquire", keys.lease, exc) from exc
 
-    async def release(self, keys: LeaseKeys, token: str) -> bool:
-        """Delete the lease if ``token`` still holds it, and wake its waiters."""
-        released = await self._run(
-            release_script, "release", (keys.lease, keys.channel), token, self._publish_flag
+    async def release(
+        self,
+        keys: LeaseKeys,
+        token: str,
+        fence: int,
+        *,
+        record_ttl_ms: int,
+        result: str | None = None,
+        within: float | None = None,
+    ) -> Release:
+        """Delete the lease if ``token`` still holds it, record who released it (and the
+        ``result`` it was settled with) for ``record_ttl_ms``, and wake its waiters."""
+        args: tuple[Any, ...] = (token, self._publish_flag, fence, record_ttl_ms)
+        if result is not None:
+            args += (result,)
+        found = await self._run(
+            release_script,
+            "release",
+            (keys.lease, keys.channel, keys.result),
+            *args,
+            within=within,
         )
-        return bool(released == 1)
+        return Release(int(found))
 
-    async def extend(self, keys: LeaseKeys, token: str, ttl_ms: int) -> bool:
+    async def extend(
+        self, keys: LeaseKeys, token: str, ttl_ms: int, *, within: float | None = None
+    ) -> bool:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it."""
-        extended = await self._run(extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms)
+        extended = await self._run(
+            extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms, within=within
+        )
         return bool(extended == 1)

@@ -1,46 +1,78 @@
 """Push wake-ups for waiters of busy leases.
 
 The release script publishes on the lease's channel. One subscriber connection per
-``Leases`` (on Redis Cluster: one per node, with sharded SSUBSCRIBE, since a shard
-channel is served by the node owning its slot) multiplexes every channel that has
-waiters, and wakes ALL of a channel's waiters on each message. A channel is subscribed
-while it has a waiter and unsubscribed when its last waiter leaves.
+``Leases`` (on Redis Cluster: one per node, with sharded SSUBSCRIBE, since a shard channel
+is served by the node owning its slot) carries every channel that has waiters, and wakes
+ALL of a channel's waiters on each message.
 
-Wake-ups are an optimisation, never the only way out: a waiter also wakes at the
-holder's remaining TTL and after ``wake_fallback`` at the latest, so a lost message (a
-reconnect, a slot migration, a subscribe that failed) delays it but never strands it.
+One task owns each subscriber connection and is the only code that touches it: it sends
+every SUBSCRIBE, UNSUBSCRIBE and PING and reads every reply and message. Waiters only
+register and unregister in memory (synchronously, so neither an exception nor a
+cancellation can leave a half-made subscription behind) and poke the owner. So:
+
+* no two coroutines ever read the connection at once: redis-py's own health check (a PING
+  and a read, fired by a command after an idle spell) is off for this connection, and the
+  owner probes it instead, with a PING it reads itself;
+* a dead connection is noticed by a round trip: every command the owner sends must be
+  answered within ``reply_within`` (SUBSCRIBE confirmations included), and an idle
+  connection is PINGed every ``probe_every`` while it carries channels (every 30 s
+  otherwise; Azure drops connections idle for ~10 minutes). A half-open connection (a
+  NAT or load balancer dropped it silently) is thus replaced within about two probes;
+* any failure of the connection (an error, a missing reply) closes it, wakes every waiter
+  (a release may have gone unseen), and the owner connects again with capped backoff,
+  subscribing whatever has waiters then.
+
+Wake-ups are an optimisation, never the only way out: a waiter waits for its
+subscription's confirmation no longer than its fallback nap, and then wakes at the
+holder's remaining TTL or after ``wake_fallback`` at the latest, so a lost message, a
+refused subscription or a dead connection delays a waiter but never strands it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
-from singleton.lease._store import REDIS_ERRORS
+from singleton.lease._bounded import bounded
 
 logger = logging.getLogger(__name__)
 
-_MAX_LISTENER_BACKOFF = 1.0
-#: The listener returns to redis-py this often even when no message comes, so the client's
-#: health check can PING the pub/sub connection (Azure drops connections idle ~10 minutes).
-_LISTEN_SLICE = 30.0
+#: How the release script's message starts when the holder settled the lease with a result.
+SETTLED_PREFIX = b"settled "
+_MAX_BACKOFF = 1.0
+#: How often a connection that carries no channel is PINGed.
+_IDLE_PROBE_EVERY = 30.0
+#: A connect (TCP, TLS, AUTH) taking longer than this is given up and tried again.
+_CONNECT_WITHIN = 10.0
+#: The owner's read returns at least this often even when nothing arrives.
+_READ_SLICE = 60.0
 
 
 class Signal:
-    """Set when the watched lease is released; the waiter clears it before each try."""
+    """One waiter's view of its channel: set by each release and by every failure of the
+    connection; the waiter clears it before each try."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_event", "_subscribed", "settled")
 
-    def __init__(self) -> None:
+    def __init__(self, subscribed: asyncio.Event) -> None:
         self._event = asyncio.Event()
+        self._subscribed = subscribed
+        #: The latest release message that carried a settled result (``b"settled <fence>
+        #: <result>"``); a later plain ``b"released"`` does not replace it.
+        self.settled: bytes | None = None
 
-    def set(self) -> None:
+    def set(self, message: bytes | None = None) -> None:
+        if message is not None and message.startswith(SETTLED_PREFIX):
+            self.settled = message
         self._event.set()
 
     def clear(self) -> None:
@@ -48,160 +80,270 @@ class Signal:
 
     async def wait(self, timeout: float) -> bool:
         """True when woken, False after ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
+        return await _wait_event(self._event, timeout)
+
+    async def subscribed(self, timeout: float) -> bool:
+        """Wait until Redis confirmed the channel's subscription (from then on no release can
+        slip past unseen), the connection failed, or ``timeout`` passed; True if confirmed
+        or the connection failed (both mean: try again now)."""
+        return await _wait_event(self._subscribed, timeout)
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    if event.is_set():
         return True
+    try:
+        await bounded(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+class _ConnectionDead(Exception):
+    """A command sent on the subscriber connection was not answered in time."""
 
 
 class _Subscriber:
-    """One pub/sub connection and the waiters of the channels it carries."""
+    """One pub/sub connection, the task that owns it, and the waiters of its channels."""
 
-    def __init__(self, pubsub: Any, *, sharded: bool, owned_client: Redis | None) -> None:
-        self._pubsub = pubsub
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        sharded: bool,
+        probe_every: float,
+        reply_within: float,
+    ) -> None:
+        self._client = client
+        self._pubsub: Any = client.pubsub()  # redis-py leaves PubSub untyped
         self._sharded = sharded
-        self._owned_client = owned_client
-        self._signals: dict[str, set[Signal]] = {}
-        self._confirmations: dict[str, asyncio.Future[None]] = {}
-        # Keeps SUBSCRIBE/UNSUBSCRIBE in the same order on the wire as in _signals.
-        self._commands = asyncio.Lock()
-        self._listener: asyncio.Task[None] | None = None
+        self._probe_every = probe_every
+        self._reply_within = reply_within
+        self._waiters: dict[str, set[Signal]] = {}
+        #: Per channel with waiters: set once its subscription is confirmed (or the
+        #: connection failed, releasing whoever waits for the confirmation).
+        self._confirmations: dict[str, asyncio.Event] = {}
+        #: Channels subscribed and confirmed on the live connection.
+        self._live: set[str] = set()
+        self._poke: asyncio.Future[None] | None = None
+        self._owner: asyncio.Task[None] | None = None
 
-    async def add(self, channel: str, signal: Signal, timeout: float) -> None:
-        async with self._commands:
-            signals = self._signals.get(channel)
-            if signals is None:
-                confirmation = await self._subscribe(channel, signal)
-            else:
-                signals.add(signal)
-                confirmation = self._confirmations.get(channel)  # None once confirmed
-        if confirmation is not None:
-            # Only once Redis confirms the subscription can no release slip past unseen.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(confirmation), timeout)
+    # -- the waiters' side: in memory only, never an await ---------------------------------
 
-    async def _subscribe(self, channel: str, signal: Signal) -> asyncio.Future[None] | None:
-        """Subscribe to ``channel`` for its first waiter; the confirmation to wait for, or None
-        if Redis refused (the waiter then relies on its fallback timers)."""
-        self._signals[channel] = {signal}
-        confirmation: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmations[channel] = confirmation
-        try:
-            if self._sharded:
-                await self._pubsub.ssubscribe(channel)
-            else:
-                await self._pubsub.subscribe(channel)
-        except REDIS_ERRORS as exc:
-            # The acquisition itself reports Redis trouble; waiting degrades to the timers.
-            logger.warning("could not subscribe to %r, waiting without push: %r", channel, exc)
+    def add(self, channel: str) -> Signal:
+        confirmation = self._confirmations.get(channel)
+        if confirmation is None:
+            confirmation = self._confirmations[channel] = asyncio.Event()
+            if channel in self._live:
+                confirmation.set()
+        signal = Signal(confirmation)
+        self._waiters.setdefault(channel, set()).add(signal)
+        self._wake_owner()
+        return signal
+
+    def remove(self, channel: str, signal: Signal) -> None:
+        signals = self._waiters.get(channel)
+        if signals is None:
+            return
+        signals.discard(signal)
+        if not signals:
+            del self._waiters[channel]
             self._confirmations.pop(channel, None)
-            return None
-        self._start_listener()
-        return confirmation
+            self._wake_owner()
 
-    async def remove(self, channel: str, signal: Signal) -> None:
-        async with self._commands:
-            signals = self._signals.get(channel)
-            if signals is None:
-                return
-            signals.discard(signal)
-            if signals:
-                return
-            del self._signals[channel]
-            self._confirmations.pop(channel, None)
-            try:
-                if self._sharded:
-                    await self._pubsub.sunsubscribe(channel)
-                else:
-                    await self._pubsub.unsubscribe(channel)
-            except REDIS_ERRORS as exc:
-                logger.warning("could not unsubscribe from %r: %r", channel, exc)
+    def _wake_owner(self) -> None:
+        if self._owner is None or self._owner.done():
+            self._owner = asyncio.get_running_loop().create_task(
+                self._own(), name="singleton lease wake-ups"
+            )
+        if self._poke is not None and not self._poke.done():
+            self._poke.set_result(None)
 
-    def _start_listener(self) -> None:
-        if self._listener is None or self._listener.done():
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
+    # -- the owner's side: the only code that touches the connection ------------------------
 
-    async def _listen(self) -> None:
+    async def _own(self) -> None:
         failures = 0
         while True:  # until aclose() cancels it; every failure backs off (capped)
             try:
-                message = await self._pubsub.get_message(timeout=_LISTEN_SLICE)
-            except REDIS_ERRORS as exc:
+                await self._serve()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure at all must heal, not kill the owner
                 failures += 1
-                logger.warning("pub/sub connection failed (%d in a row): %r", failures, exc)
-                # A release may have been missed: let every waiter try again now.
-                for signals in self._signals.values():
-                    for signal in signals:
-                        signal.set()
-                await asyncio.sleep(min(_MAX_LISTENER_BACKOFF, 0.01 * 2**failures))
-                continue
-            failures = 0
-            if message is not None:
-                self._dispatch(message)
+                logger.warning(
+                    "lease wake-up connection failed (%d in a row), reconnecting: %s: %s",
+                    failures,
+                    type(exc).__name__,
+                    exc,
+                )
+            await self._drop_connection()
+            await asyncio.sleep(min(_MAX_BACKOFF, 0.01 * 2**failures))
+            if failures and not self._waiters:
+                failures = 0  # nothing to serve: the next waiter starts afresh
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        channel = message["channel"]
-        if isinstance(channel, bytes):
-            channel = channel.decode()
-        if isinstance(kind, bytes):
-            kind = kind.decode()
-        if kind in ("message", "smessage"):
-            for signal in self._signals.get(channel, ()):
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._waiters:  # connect only once someone waits
+            await self._poked()
+        await bounded(self._pubsub.connect(), _CONNECT_WITHIN)
+        subscribed: set[str] = set()
+        unconfirmed: collections.Counter[str] = collections.Counter()
+        sent_at: collections.deque[float] = collections.deque()  # commands awaiting replies
+        heard_at = loop.time()
+        reader: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                poke = self._poke = loop.create_future()
+                for channel in [c for c in self._waiters if c not in subscribed]:
+                    await self._send("SSUBSCRIBE" if self._sharded else "SUBSCRIBE", channel)
+                    subscribed.add(channel)
+                    unconfirmed[channel] += 1
+                    sent_at.append(loop.time())
+                for channel in [c for c in subscribed if c not in self._waiters]:
+                    await self._send("SUNSUBSCRIBE" if self._sharded else "UNSUBSCRIBE", channel)
+                    subscribed.discard(channel)
+                    self._live.discard(channel)
+                    sent_at.append(loop.time())
+                probe_every = self._probe_every if subscribed else _IDLE_PROBE_EVERY
+                now = loop.time()
+                if not sent_at and now - heard_at >= probe_every:
+                    await self._send("PING")
+                    sent_at.append(now)
+                if sent_at:
+                    deadline = sent_at[0] + self._reply_within
+                    if now >= deadline:
+                        raise _ConnectionDead(
+                            f"no reply within {self._reply_within} s on the wake-up connection"
+                        )
+                else:
+                    deadline = heard_at + probe_every
+                if reader is None:
+                    reader = loop.create_task(self._pubsub.get_message(timeout=_READ_SLICE))
+                done, _ = await asyncio.wait(
+                    {reader, poke}, timeout=deadline - now, return_when=asyncio.FIRST_COMPLETED
+                )
+                if reader not in done:
+                    continue
+                message, reader = reader.result(), None
+                if message is None:
+                    continue
+                heard_at = loop.time()
+                kind = _text(message["type"])
+                if kind in ("message", "smessage"):
+                    self._deliver(_text(message["channel"]), message["data"])
+                    continue
+                if sent_at:
+                    sent_at.popleft()  # replies come in the order their commands were sent
+                if kind in ("subscribe", "ssubscribe"):
+                    channel = _text(message["channel"])
+                    unconfirmed[channel] -= 1
+                    if unconfirmed[channel] <= 0:
+                        del unconfirmed[channel]
+                        if channel in subscribed:
+                            self._confirm(channel)
+        finally:
+            self._poke = None
+            if reader is not None:
+                reader.cancel()
+                # Its outcome does not matter; our own cancellation, if any, must propagate.
+                await asyncio.wait({reader})
+
+    async def _poked(self) -> None:
+        poke = self._poke = asyncio.get_running_loop().create_future()
+        try:
+            await poke
+        finally:
+            self._poke = None
+
+    async def _send(self, *command: str) -> None:
+        # Bounded: a full send buffer on a dead connection must not hold the owner.
+        await bounded(self._pubsub.execute_command(*command), self._reply_within)
+
+    def _confirm(self, channel: str) -> None:
+        self._live.add(channel)
+        confirmation = self._confirmations.get(channel)
+        if confirmation is not None:
+            confirmation.set()
+
+    def _deliver(self, channel: str, data: Any) -> None:
+        payload = data if isinstance(data, bytes) else str(data).encode()
+        for signal in self._waiters.get(channel, ()):
+            signal.set(payload)
+
+    async def _drop_connection(self) -> None:
+        """Close the connection; release every waiter (a release may have gone unseen)."""
+        self._live.clear()
+        for channel, confirmation in list(self._confirmations.items()):
+            confirmation.set()  # nobody waits for a confirmation that will not come
+            self._confirmations[channel] = asyncio.Event()  # the next connection's
+        for signals in self._waiters.values():
+            for signal in signals:
                 signal.set()
-        elif kind in ("subscribe", "ssubscribe"):
-            confirmation = self._confirmations.pop(channel, None)
-            if confirmation is not None and not confirmation.done():
-                confirmation.set_result(None)
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()  # forgets its channels; the next connect is fresh
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        with contextlib.suppress(*REDIS_ERRORS):
+        if self._owner is not None:
+            self._owner.cancel()
+            await asyncio.wait({self._owner})
+        with contextlib.suppress(Exception):
             await self._pubsub.aclose()
-        if self._owned_client is not None:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._owned_client.aclose()
+        with contextlib.suppress(Exception):
+            await self._client.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _dedicated_client(connection_class: Any, connection_kwargs: dict[str, Any]) -> Redis:
+    """A client of its own for the subscriber connection: redis-py's health check and retries
+    off (the owner probes and reconnects itself), everything else as the lease client's."""
+    options = dict(connection_kwargs)
+    options.update(health_check_interval=0, retry=Retry(NoBackoff(), 0))
+    pool = ConnectionPool(connection_class=connection_class, **options)
+    return Redis.from_pool(pool)  # closing the client closes the pool
 
 
 class WakeUps:
     """Hands out :class:`Signal` s for lease channels, fed by shared subscriber connections."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, probe_every: float = 1.0, reply_within: float = 1.0) -> None:
         self._client = client
         self._sharded = isinstance(client, RedisCluster)
+        self._probe_every = probe_every
+        self._reply_within = reply_within
         self._subscribers: dict[str, _Subscriber] = {}
 
-    @contextlib.asynccontextmanager
-    async def watch(self, channel: str, *, timeout: float) -> AsyncIterator[Signal]:
-        """A signal set on each release of ``channel``, subscribed (confirmed, or ``timeout``
-        elapsed) before it is handed out."""
+    @contextlib.contextmanager
+    def watch(self, channel: str) -> Iterator[Signal]:
+        """A signal set on each release of ``channel`` while the block runs. Subscribing
+        happens in the background: ``await signal.subscribed(timeout)`` to wait for it."""
         subscriber = self._subscriber_for(channel)
-        signal = Signal()
-        await subscriber.add(channel, signal, timeout)
+        signal = subscriber.add(channel)
         try:
             yield signal
         finally:
-            await subscriber.remove(channel, signal)
+            subscriber.remove(channel, signal)
 
     def _subscriber_for(self, channel: str) -> _Subscriber:
         if not self._sharded:
-            subscriber = self._subscribers.get("")
-            if subscriber is None:
-                subscriber = _Subscriber(self._client.pubsub(), sharded=False, owned_client=None)
-                self._subscribers[""] = subscriber
-            return subscriber
-        # A shard channel lives on the node that owns its slot: one connection per node.
-        node = self._client.get_node_from_key(channel)
-        subscriber = self._subscribers.get(node.name)
+            node_name, pool = "", self._client.connection_pool
+            connection_class, connection_kwargs = pool.connection_class, pool.connection_kwargs
+        else:
+            # A shard channel lives on the node that owns its slot: one connection per node.
+            node = self._client.get_node_from_key(channel)
+            node_name = node.name
+            connection_class, connection_kwargs = node.connection_class, node.connection_kwargs
+        subscriber = self._subscribers.get(node_name)
         if subscriber is None:
-            pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
-            node_client = Redis.from_pool(pool)  # closing the client closes the pool
-            subscriber = _Subscriber(node_client.pubsub(), sharded=True, owned_client=node_client)
-            self._subscribers[node.name] = subscriber
+            subscriber = _Subscriber(
+                _dedicated_client(connection_class, connection_kwargs),
+                sharded=self._sharded,
+                probe_every=self._probe_every,
+                reply_within=self._reply_within,
+            )
+            self._subscribers[node_name] = subscriber
         return subscriber
 
     async def aclose(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,6 +13,7 @@ from redis.asyncio.cluster import RedisCluster
 from singleton._redis import RedisSettings, create_redis_client
 from singleton.lease._leases import LeasePolicy, Leases
 from tests.lease.servers import (
+    LossyProxy,
     TlsFiles,
     running_cluster,
     running_replica_pair,
@@ -74,3 +77,29 @@ def tls_server() -> Iterator[tuple[RedisServer, TlsFiles]]:
     """A TLS-only redis-server and the throwaway CA that signed its certificate."""
     with running_tls_server() as server_and_files:
         yield server_and_files
+
+
+@pytest.fixture
+async def proxy(redis_server: RedisServer) -> AsyncIterator[LossyProxy]:
+    """A misbehaving TCP proxy to the session's redis-server (``proxy.port``)."""
+    proxy = LossyProxy(redis_server.port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
+
+
+async def until(check: Callable[[], Awaitable[object]], what: str, timeout: float = 5.0) -> None:
+    """Poll ``check`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"{what} within {timeout} s")
+
+
+async def subscribers(client: aioredis.Redis, channel: str) -> int:
+    [(_, count)] = await client.pubsub_numsub(channel)
+    return int(count)

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +120,11 @@ class TlsFiles:
 
 
 def make_test_certificates(directory: Path) -> TlsFiles:
-    """A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl).
+
+    Both carry the extensions a strict verifier demands (Python 3.13 turns on
+    ``VERIFY_X509_STRICT``): the CA its ``basicConstraints`` and ``keyUsage``, the server
+    certificate its ``authorityKeyIdentifier``, key usages and the IP it is for."""
     openssl = shutil.which("openssl")
     if openssl is None:
         raise RuntimeError("openssl is not installed (apt-get install -y openssl)")
@@ -128,7 +132,14 @@ def make_test_certificates(directory: Path) -> TlsFiles:
         ca=directory / "ca.crt", cert=directory / "server.crt", key=directory / "server.key"
     )
     ca_key, csr, ext = directory / "ca.key", directory / "server.csr", directory / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     for args in (
         (
@@ -143,6 +154,10 @@ def make_test_certificates(directory: Path) -> TlsFiles:
             "1",
             "-subj",
             "/CN=test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ),
         ("req", *ec, "-keyout", files.key, "-out", csr, "-subj", "/CN=127.0.0.1"),
         (
@@ -192,65 +207,141 @@ def running_tls_server() -> Iterator[tuple[RedisServer, TlsFiles]]:
             yield server, files
 
 
+class _Link:
+    """One proxied connection: what its client sent so far, and whether it still carries data."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.upstream: asyncio.StreamWriter | None = None
+        self.sent = bytearray()  # the first _HISTORY bytes the client sent
+        self.black_hole = False  # nothing is forwarded either way any more (half-open)
+        self.replies_held = False  # the client's commands still reach the server; no reply returns
+        self.drop_after_next_reply = False
+
+    def close(self) -> None:
+        for end in (self.writer, self.upstream):
+            if end is not None:
+                end.close()
+
+
+_HISTORY = 1 << 20
+
+
 class LossyProxy:
-    """A loopback TCP proxy to a redis-server that can swallow the reply to one command and
-    drop that connection, as a network failure after the server ran the command would."""
+    """A loopback TCP proxy to a redis-server that misbehaves on demand, as networks do:
+
+    * ``drop_next_reply_to(marker)``: swallow the reply to the next command containing
+      ``marker`` and drop that connection (the server ran the command, the client never hears);
+    * ``hold_replies_to(marker)``: the connection that sends ``marker`` next gets no reply any
+      more, and stays open (a stalled server, as the client sees it);
+    * ``cut(marker, close=...)``: every connection that has carried ``marker`` either goes
+      silent both ways and stays open (half-open: a NAT or load balancer forgot it) or is closed;
+    * ``black_hole_new_connections()``: connections accepted from now on go nowhere;
+    * ``partition()``: all of it at once, for every connection (a network partition).
+    """
 
     def __init__(self, target_port: int) -> None:
         self._target_port = target_port
-        self._armed: bytes | None = None
+        self._drop_marker: bytes | None = None
+        self._hold_marker: bytes | None = None
+        self._new_black_holed = False
         self._server: asyncio.Server | None = None
         self._pumps: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
+        self._links: list[_Link] = []
         self.dropped = 0
+        self.port = 0
 
     async def start(self) -> int:
+        """Listen on a free loopback port; returns it (also ``self.port``)."""
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
 
     def drop_next_reply_to(self, marker: bytes) -> None:
-        self._armed = marker
+        self._drop_marker = marker
+
+    def hold_replies_to(self, marker: bytes) -> None:
+        self._hold_marker = marker
+
+    def cut(self, marker: bytes, *, close: bool) -> int:
+        """Cut every connection that has carried ``marker``; how many there were."""
+        cut = [link for link in self._links if marker in link.sent]
+        for link in cut:
+            link.black_hole = True
+            if close:
+                link.close()
+        return len(cut)
+
+    def black_hole_new_connections(self) -> None:
+        self._new_black_holed = True
+
+    def partition(self) -> None:
+        for link in self._links:
+            link.black_hole = True
+        self._new_black_holed = True
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(
+        link = _Link(writer)
+        self._links.append(link)
+        if self._new_black_holed:
+            link.black_hole = True
+            self._pump(self._swallow(reader))
+            return
+        upstream_reader, link.upstream = await asyncio.open_connection(
             "127.0.0.1", self._target_port
         )
-        self._writers += [writer, upstream_writer]
-        dropping = asyncio.Event()
+        self._pump(self._to_server(reader, link))
+        self._pump(self._to_client(upstream_reader, link))
 
-        async def to_server() -> None:
+    def _pump(self, coroutine: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
+
+    @staticmethod
+    async def _swallow(reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(OSError):
+            while await reader.read(65536):
+                pass
+
+    async def _to_server(self, reader: asyncio.StreamReader, link: _Link) -> None:
+        assert link.upstream is not None
+        with contextlib.suppress(OSError):
             while chunk := await reader.read(65536):
-                if self._armed is not None and self._armed in chunk:
-                    self._armed = None
-                    dropping.set()
-                upstream_writer.write(chunk)
-                await upstream_writer.drain()
+                if len(link.sent) < _HISTORY:
+                    link.sent += chunk
+                if link.black_hole:
+                    continue
+                if self._drop_marker is not None and self._drop_marker in chunk:
+                    self._drop_marker = None
+                    link.drop_after_next_reply = True
+                if self._hold_marker is not None and self._hold_marker in chunk:
+                    self._hold_marker = None
+                    link.replies_held = True
+                link.upstream.write(chunk)
+                await link.upstream.drain()
+        if not link.black_hole:
+            link.close()  # the client hung up: so does the server side
 
-        async def to_client() -> None:
-            while chunk := await upstream_reader.read(65536):
-                if dropping.is_set():
+    async def _to_client(self, upstream: asyncio.StreamReader, link: _Link) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := await upstream.read(65536):
+                if link.black_hole or link.replies_held:
+                    continue
+                if link.drop_after_next_reply:
                     self.dropped += 1
                     break  # the server ran it; the client never hears so
-                writer.write(chunk)
-                await writer.drain()
-            for end in (writer, upstream_writer):
-                end.close()
-                with contextlib.suppress(OSError):
-                    await end.wait_closed()
-
-        for pump in (to_server(), to_client()):
-            task = asyncio.create_task(pump)
-            self._pumps.add(task)
-            task.add_done_callback(self._pumps.discard)
+                link.writer.write(chunk)
+                await link.writer.drain()
+        if not link.black_hole and not link.replies_held:
+            link.close()
 
     async def close(self) -> None:
         for task in list(self._pumps):
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
-        for writer in self._writers:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        for link in self._links:
+            link.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
