@@ -68,24 +68,34 @@ class Decision:
 
     def adopt(self, policy: StartPolicy) -> StartResult | None:
         """The answer for a caller with ``policy`` that was concurrent with this decision, or
-        ``None`` when it must decide for itself (another policy, or nothing adoptable).
+        ``None`` when it must decide for itself.
 
-        The instance this decision started is the one every concurrent caller is told about:
-        409 under ``fail``, the existing instance under ``use-existing``.
+        An instance this decision started or found active is active for every concurrent
+        caller: each answers by its own conflict policy — 409 under ``fail``, the existing
+        instance under ``use-existing`` — whatever the policy it was decided under. A finished
+        instance the reuse policy refused is adopted only under the same reuse policy.
+        ``terminate-existing`` and event callers never adopt (each must act), nor does anyone
+        adopt BUSY (nothing was decided).
         """
         result = self.result
-        if policy != self.policy or not policy.shareable or result.outcome is Outcome.BUSY:
+        if not policy.shareable:
             return None
         outcome = result.outcome
         status = result.runtime_status
         if outcome is Outcome.STARTED:
             status = RuntimeStatus.PENDING
-            outcome = (
-                Outcome.USED_EXISTING
-                if policy.conflict is ConflictPolicy.USE_EXISTING
-                else Outcome.ALREADY_RUNNING
-            )
-        return dataclasses.replace(result, outcome=outcome, runtime_status=status, adopted=True)
+        elif outcome is Outcome.REUSE_REJECTED:
+            if policy.reuse is not self.policy.reuse:
+                return None
+            return dataclasses.replace(result, adopted=True)
+        elif outcome not in (Outcome.ALREADY_RUNNING, Outcome.USED_EXISTING):
+            return None  # BUSY decided nothing; an event was this decision's own
+        answer = (
+            Outcome.USED_EXISTING
+            if policy.conflict is ConflictPolicy.USE_EXISTING
+            else Outcome.ALREADY_RUNNING
+        )
+        return dataclasses.replace(result, outcome=answer, runtime_status=status, adopted=True)
 
     def to_json(self) -> str:
         result, policy = self.result, self.policy

@@ -6,17 +6,18 @@ The documented singleton starter reads the status, then starts: two callers can 
 lease on the instance ID across the read and the start — two Durable calls, like the sample::
 
     caller A                          caller B (another process)
-    take lease (ok)                   take lease: busy, wait for release...
+    take lease (ok)                   take lease: busy, follow it...
     read status: absent
     start
-    release lease          ------>    woken, take lease (ok)
-                                      read status: Pending  -> already running
-                                      release lease
+    settle: "started, fence 7"
+    release lease          ------>    woken with A's decision: adopt it
+                                      -> 409 naming the instance A started (nothing read)
 
-Callers in one process that ask for the same ID under the same policy at the same time share
-one attempt (single-flight): one lease, one read, one start, and every caller that joined it
-is answered by it — 409 naming the instance it started, or 200 under ``use-existing`` —
-however soon that instance finishes. A caller whose policy differs takes its own turn.
+Every caller concurrent with a decision is answered by it, in one round, however soon the
+instance it started finishes: callers in one process that ask for the same ID under the same
+policy share one attempt (single-flight: one lease, one read, one start), and callers in other
+processes that waited on its lease adopt the decision its holder published at release. A
+caller whose policy differs, or whose holder failed (published nothing), takes the lease itself.
 
 The starter knows nothing of HTTP: it takes a Durable client and returns a :class:`StartResult`.
 """
@@ -37,7 +38,7 @@ from singleton._errors import (
     StartRejected,
 )
 from singleton._telemetry import traced_start
-from singleton.lease import Leases
+from singleton.lease import Lease, Leases, Settled
 from singleton.starter._decision import Decision, Outcome, StartResult
 from singleton.starter._durable import (
     DurableClient,
@@ -216,17 +217,44 @@ class SingletonStarter:
         return decision.adopt(policy) or decision.result
 
     async def _decide_under_lease(self, request: _Request) -> Decision:
-        """The one place the lease is taken: decide under it, release, return the decision.
+        """The one place the lease is taken: decide under it and publish the decision with the
+        release — or adopt the decision a concurrent holder published while we waited.
 
-        Cross-process adoption plugs in here: hold the lease with ``hold_or_follow``, settle it
-        with ``Decision(...).to_json()`` before the release, and when the wait ends in
-        ``Settled(text, fence)`` answer ``Decision.from_json(text).adopt(request.policy)`` —
-        or, when that is ``None`` (another policy, nothing adoptable), take the lease here.
-        """
+        A shareable policy follows the lease (``hold_or_follow``); a decision it cannot adopt
+        (another policy, another version) sends it back for the lease itself, within what is
+        left of its wait."""
+        policy = request.policy
+        wait = self._leases.policy.wait if request.wait is None else request.wait
+        deadline = asyncio.get_running_loop().time() + wait
+        follow = policy.shareable
+        while True:
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            decision = await self._hold_and_decide(request, follow=follow, wait=remaining)
+            if decision is not None:
+                return decision
+            follow = False  # what we followed did not fit us: take the lease ourselves
+
+    async def _hold_and_decide(
+        self, request: _Request, *, follow: bool, wait: float
+    ) -> Decision | None:
+        """One turn at the lease: our decision, an adopted one, or ``None`` when what we
+        followed cannot answer us."""
         result: StartResult | None = None
+        name = request.lease_name
+        hold = (
+            self._leases.hold_or_follow(name, wait=wait)
+            if follow
+            else self._leases.hold(name, wait=wait)
+        )
         try:
-            async with self._leases.hold(request.lease_name, wait=request.wait) as lease:
-                result = await self._decide(request, lease.fence)
+            async with hold as held:
+                if isinstance(held, Settled):
+                    adopted = _adopted(held, request.policy)
+                    return None if adopted is None else Decision(request.policy, adopted)
+                assert isinstance(held, Lease)
+                result = await self._decide(request, held.fence)
+                # Published with the release, for the callers following this lease.
+                held.settle(Decision(request.policy, result).to_json())
         except LeaseBusy:
             logger.info("lease on %r stayed busy past the wait; not started", request.instance_id)
             result = _result(Outcome.BUSY, request, None, None)
@@ -294,6 +322,26 @@ class SingletonStarter:
             fence,
         )
         return _result(Outcome.STARTED, request, status, fence)
+
+
+def _adopted(settled: Settled, policy: StartPolicy) -> StartResult | None:
+    """Our answer from the decision a concurrent holder published, if it fits our policy."""
+    try:
+        decision = Decision.from_json(settled.result)
+    except ValueError:
+        logger.warning(
+            "unreadable decision on the lease (fence %d); deciding ourselves", settled.fence
+        )
+        return None
+    adopted = decision.adopt(policy)
+    if adopted is not None:
+        logger.info(
+            "%r: adopted the decision of fence %d (%s)",
+            adopted.instance_id,
+            settled.fence,
+            decision.result.outcome.value,
+        )
+    return adopted
 
 
 def _existing(policy: StartPolicy) -> Outcome:

@@ -12,7 +12,8 @@ USE = StartPolicy(conflict=ConflictPolicy.USE_EXISTING)
 
 
 def decision(outcome: Outcome, policy: StartPolicy = FAIL, **fields: object) -> Decision:
-    result = StartResult(outcome=outcome, instance_id="job", runtime_status=None, fence=7, **fields)  # type: ignore[arg-type]
+    fields.setdefault("runtime_status", None)
+    result = StartResult(outcome=outcome, instance_id="job", fence=7, **fields)  # type: ignore[arg-type]
     return Decision(policy, result)
 
 
@@ -54,28 +55,51 @@ def test_a_start_is_the_existing_instance_under_use_existing() -> None:
 
 
 @pytest.mark.parametrize(
-    "outcome", [Outcome.ALREADY_RUNNING, Outcome.USED_EXISTING, Outcome.REUSE_REJECTED]
+    ("outcome", "follower", "answer"),
+    [
+        (Outcome.ALREADY_RUNNING, FAIL, Outcome.ALREADY_RUNNING),
+        (Outcome.ALREADY_RUNNING, USE, Outcome.USED_EXISTING),
+        (Outcome.USED_EXISTING, FAIL, Outcome.ALREADY_RUNNING),
+        (Outcome.STARTED, USE, Outcome.USED_EXISTING),
+    ],
 )
-def test_answers_that_started_nothing_are_adopted_as_they_are(outcome: Outcome) -> None:
-    adopted = decision(outcome).adopt(FAIL)
+def test_an_active_instance_is_answered_by_the_followers_own_conflict_policy(
+    outcome: Outcome, follower: StartPolicy, answer: Outcome
+) -> None:
+    adopted = decision(outcome, runtime_status=RuntimeStatus.RUNNING).adopt(follower)
 
     assert adopted is not None
-    assert adopted.outcome is outcome
+    assert adopted.outcome is answer
+    assert adopted.runtime_status is (
+        RuntimeStatus.PENDING if outcome is Outcome.STARTED else RuntimeStatus.RUNNING
+    )
     assert adopted.adopted
 
 
+def test_a_refused_reuse_is_adopted_only_under_the_same_reuse_policy() -> None:
+    reject = StartPolicy(reuse=ReusePolicy.REJECT)
+    refused = decision(Outcome.REUSE_REJECTED, reject)
+
+    adopted = refused.adopt(
+        StartPolicy(conflict=ConflictPolicy.USE_EXISTING, reuse=ReusePolicy.REJECT)
+    )
+    assert adopted is not None
+    assert adopted.outcome is Outcome.REUSE_REJECTED
+    assert refused.adopt(FAIL) is None  # reuse=allow would start it: decide for itself
+
+
 @pytest.mark.parametrize(
-    ("made_under", "follower"),
+    ("made_under", "follower", "outcome"),
     [
-        (FAIL, USE),  # another policy decides for itself
-        (StartPolicy(conflict=ConflictPolicy.TERMINATE_EXISTING),) * 2,  # each ends what runs
-        (StartPolicy(event="go"),) * 2,  # each event must be delivered
+        (StartPolicy(conflict=ConflictPolicy.TERMINATE_EXISTING),) * 2 + (Outcome.STARTED,),
+        (StartPolicy(event="go"),) * 2 + (Outcome.STARTED,),
+        (StartPolicy(event="go"), FAIL, Outcome.EVENT_RAISED),  # the event was its own
     ],
 )
-def test_not_adopted_across_policies_nor_under_terminate_or_event(
-    made_under: StartPolicy, follower: StartPolicy
+def test_not_adopted_under_terminate_or_event(
+    made_under: StartPolicy, follower: StartPolicy, outcome: Outcome
 ) -> None:
-    assert decision(Outcome.STARTED, made_under).adopt(follower) is None
+    assert decision(outcome, made_under).adopt(follower) is None
 
 
 def test_busy_is_not_a_decision_to_adopt() -> None:

@@ -100,6 +100,23 @@ async def test_finishing_at_once_storm_of_100_starts_once(
     await slow_durable.wait_for_status("batch", RuntimeStatus.COMPLETED)
 
 
+async def test_finishing_at_once_storm_over_several_hosts_starts_once(
+    slow_durable: DurableHost, starters: list[SingletonStarter]
+) -> None:
+    # Three hosts, each its own Redis client and its own single-flight: the callers of the
+    # other two wait on the first one's lease and adopt the decision it publishes at release,
+    # instead of taking the lease in turn, finding the instance Completed and starting it again.
+    for trial in range(5):
+        instance_id = f"batch-hosts-{trial}"
+        responses = await storm(slow_durable, starters, ECHO, instance_id, 60)
+
+        assert codes(responses) == Counter({202: 1, 409: 59}), trial
+        assert slow_durable.started(instance_id) == 1, trial
+        for body in bodies(responses, 409):
+            assert f"a concurrent request started instance {instance_id!r}" in body["detail"]
+        await slow_durable.wait_for_status(instance_id, RuntimeStatus.COMPLETED)
+
+
 async def test_callers_with_other_policies_take_their_own_turn(
     slow_durable: DurableHost, starter: SingletonStarter
 ) -> None:
@@ -113,6 +130,24 @@ async def test_callers_with_other_policies_take_their_own_turn(
     assert codes(failing) + codes(using) in (
         Counter({202: 1, 409: 19, 200: 20}),  # the fail attempt started it
         Counter({409: 20, 202: 1, 200: 19}),  # the use-existing attempt started it
+    )
+
+
+async def test_callers_on_several_hosts_adopt_only_a_decision_of_their_own_policy(
+    slow_durable: DurableHost, starters: list[SingletonStarter]
+) -> None:
+    # A follower whose policy differs from the holder's cannot adopt its decision: it takes
+    # the lease itself (and finds the instance the holder started).
+    fail = storm(slow_durable, starters, ECHO, "mixed-hosts", 30)
+    use = storm(
+        slow_durable, starters, ECHO, "mixed-hosts", 30, params={"conflict": "use-existing"}
+    )
+    failing, using = await asyncio.gather(fail, use)
+
+    assert slow_durable.started("mixed-hosts") == 1
+    assert codes(failing) + codes(using) in (
+        Counter({202: 1, 409: 29, 200: 30}),
+        Counter({409: 30, 202: 1, 200: 29}),
     )
 
 
