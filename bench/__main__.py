@@ -171,6 +171,13 @@ def main(argv: list[str]) -> int:
     print(
         table(["target", "met", "measured"], [[t, "yes" if ok else "NO", m] for t, ok, m in checks])
     )
+    scripts = next(s for s in summaries if s.name.startswith("raw, running our"))
+    print(
+        f"\nWhere hold()'s gap to the floor goes: our scripts on a bare client "
+        f"{scripts.median_us - floor.median_us:+.0f} µs (Redis and the wire), the library "
+        f"{ours.median_us - scripts.median_us:+.0f} µs (hold() vs those scripts: "
+        f"{ours.median_us / scripts.median_us:.2f}x)"
+    )
     return 0
 
 

@@ -11,7 +11,9 @@ import redis
 import redis.asyncio as aioredis
 import redis_lock
 
+from singleton.lease._keys import lease_keys
 from singleton.lease._leases import LeasePolicy, Leases
+from singleton.lease._scripts import acquire_script, release_script
 
 COMPARE_AND_DELETE = """
 -- KEYS[1] lock key; ARGV[1] token; return 1 deleted, 0 not ours
@@ -26,12 +28,25 @@ SyncCycle = Callable[[], None]
 async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, AsyncCycle]:
     """One uncontended acquire+release per call, for each asyncio contender."""
     release = client.register_script(COMPARE_AND_DELETE)
+    for script in (acquire_script, release_script):
+        await client.script_load(script.source)
+    keys = lease_keys("bench", "bench/scripts")
 
     async def raw_floor() -> None:
         token = secrets.token_hex(16)
         if not await client.set("bench:raw", token, nx=True, px=15000):
             raise RuntimeError("raw floor: the key was not free")
         await release(keys=["bench:raw"], args=[token])
+
+    async def raw_our_scripts() -> None:
+        # The floor's two round trips, each running our lease's script instead (fence, TIME,
+        # release record, PUBLISH): what Redis and the wire cost us, without the library.
+        token = secrets.token_hex(16)
+        reply = await client.evalsha(acquire_script.sha, 2, keys.lease, keys.fence, token, 15000)
+        if int(reply[0]) != 1:
+            raise RuntimeError("raw floor with our scripts: the key was not free")
+        args = (token, "0", reply[1], 15000)
+        await client.evalsha(release_script.sha, 3, keys.lease, keys.channel, keys.result, *args)
 
     async def lease_hold() -> None:
         async with leases.hold("bench/hold"):
@@ -49,6 +64,7 @@ async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, Asyn
 
     return {
         "raw SET NX PX + Lua compare-and-delete (floor)": raw_floor,
+        "raw, running our lease's two scripts (bare client)": raw_our_scripts,
         "our lease: async with leases.hold()": lease_hold,
         "our lease: acquire() + release()": lease_acquire_release,
         "redis.asyncio Lock": redis_py_lock,

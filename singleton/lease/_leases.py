@@ -31,10 +31,9 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -56,8 +55,6 @@ from singleton.lease._wakeups import SETTLED_PREFIX, WakeUps
 __all__ = ["FollowHold", "Lease", "LeaseHold", "LeasePolicy", "Leases", "Settled"]
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Shortest nap between two tries of a busy lease (the PTTL may read 0 just before expiry).
 _MIN_NAP = 0.001
@@ -180,23 +177,33 @@ class Lease:
         success by the release record, and returns True."""
         return await self._release(self._result)
 
-    async def _release(self, result: str | None) -> bool:
+    async def _release(self, result: str | None, *, shielded: bool = False) -> bool:
+        """Release (see :meth:`release`); ``shielded``: a cancellation of the caller propagates
+        at once, but the release runs on to its end (or the lease's), and the lease counts as
+        given up."""
         remaining = self.remaining()
         if remaining <= 0:
             logger.warning(
                 "lease %r (fence %d) had run out before its release", self.name, self.fence
             )
             return False
-        found = await self._leases.store.release(
-            self._keys,
-            self.token,
-            self.fence,
-            record_ttl_ms=milliseconds(
-                remaining if result is None else max(remaining, self._leases.policy.result_ttl)
-            ),
-            result=result,
-            within=remaining,
-        )
+        leases = self._leases
+        try:
+            found = await leases.store.release(
+                self._keys,
+                self.token,
+                self.fence,
+                record_ttl_ms=milliseconds(
+                    remaining if result is None else max(remaining, leases.policy.result_ttl)
+                ),
+                result=result,
+                within=remaining,
+                shield_into=leases._background if shielded else None,
+            )
+        except asyncio.CancelledError:
+            if shielded:  # the release goes on without us: the lease is not ours to use
+                self.end()
+            raise
         self.end()
         if found is not Release.RELEASED:
             logger.warning(
@@ -267,7 +274,8 @@ class Leases:
         self._clock = clock
         self._sleep = sleep
         self._holds: set[LeaseHold] = set()  # open holds, whose renewals aclose() stops
-        self._background: set[asyncio.Future[Any]] = set()  # shielded releases in flight
+        #: Shielded releases in flight (their callers were cancelled): aclose() waits for them.
+        self._background: set[asyncio.Future[Any]] = set()
         self._ttl_ms = milliseconds(self.policy.ttl)
 
     def keys(self, name: str) -> LeaseKeys:
@@ -367,26 +375,17 @@ class Leases:
         """Release a lease we may hold without knowing: shielded (it runs to its end even if
         we are cancelled again) and bounded; it expires with its TTL anyway."""
         within = min(_CLEANUP_WITHIN, self.policy.ttl)
-        release = self.store.release(
-            keys, token, 0, record_ttl_ms=milliseconds(within), within=within
-        )
         try:
-            await self._shielded(release)
+            await self.store.release(
+                keys,
+                token,
+                0,
+                record_ttl_ms=milliseconds(within),
+                within=within,
+                shield_into=self._background,
+            )
         except LeaseUnavailable as exc:
             logger.warning("could not clean up %r after a failed acquire: %r", keys.lease, exc)
-
-    async def _shielded(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run ``call`` to its end even if the caller is cancelled meanwhile (the caller still
-        sees the CancelledError at once); :meth:`aclose` waits for what is left running."""
-        task = asyncio.ensure_future(call)
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-        return await asyncio.shield(task)
-
-    def _background_done(self, task: asyncio.Future[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # retrieved: never "lost"
-            logger.debug("shielded lease call failed: %r", task.exception())
 
     async def _wait(
         self,
@@ -504,7 +503,7 @@ class LeaseHold:
             keeper.forgive()
             if lease.remaining() > 0:  # still ours (max_hold passed): give it back
                 with contextlib.suppress(LeaseUnavailable):
-                    await self._leases._shielded(lease._release(None))
+                    await lease._release(None, shielded=True)
             if outside:
                 return  # the CancelledError from outside propagates
             raise LeaseLost(
@@ -514,7 +513,7 @@ class LeaseHold:
             # Shielded: a cancellation arriving now must not leave the lease held for its TTL.
             # Only a normal exit publishes the result the lease was settled with.
             result = lease.result if exc_type is None else None
-            released = await self._leases._shielded(lease._release(result))
+            released = await lease._release(result, shielded=True)
         except LeaseUnavailable as error:
             logger.warning(
                 "could not release lease %r; it expires with its TTL: %s", lease.name, error

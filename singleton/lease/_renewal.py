@@ -80,28 +80,29 @@ class LeaseKeeper:
         #: Why the lease was lost, once it was; the holder was cancelled then.
         self.lost: str | None = None
         self.renewals = 0
-        self._cancel_message = f"lease {lease.name!r} (fence {lease.fence}) lost"
         self._cancelled = False
         self._last_error: LeaseUnavailable | None = None
         self._loop = holder.get_loop()
-        self._deadline = self._loop.call_later(lease.remaining(), self._expire)
-        first_renewal = lease.acquired_at + policy.renew_every - clock()
-        self._renewal_timer: asyncio.TimerHandle | None = self._loop.call_later(
-            max(0.0, first_renewal), self._start_renewing
-        )
         self._renewal: asyncio.Task[None] | None = None
+        # One timer per hold (a hold is often over in a millisecond): it fires first for the
+        # first renewal (if that comes before the deadline), then for the deadline.
+        remaining = lease.remaining()
+        first_renewal = lease.acquired_at + policy.renew_every - clock()
+        self._renewal_due = first_renewal < remaining
+        self._timer = self._loop.call_later(
+            max(0.0, first_renewal) if self._renewal_due else remaining, self._tick
+        )
 
-    def _expire(self) -> None:
+    def _tick(self) -> None:
+        if self._renewal_due:  # the first renewal is due: start renewing
+            self._renewal_due = False
+            self._renewal = self._loop.create_task(self._renew())
         remaining = self._lease.remaining()
-        if remaining > 0:  # renewed meanwhile: the deadline moved
-            self._deadline = self._loop.call_later(remaining, self._expire)
+        if remaining > 0:  # the deadline is ahead (or moved by a renewal): wait for it
+            self._timer = self._loop.call_later(remaining, self._tick)
             return
         cause = f": {self._last_error}" if self._last_error is not None else ""
         self._lose(f"could not be renewed before it ran out{cause}")
-
-    def _start_renewing(self) -> None:
-        self._renewal_timer = None
-        self._renewal = self._loop.create_task(self._renew())
 
     async def _renew(self) -> None:
         policy, lease = self._policy, self._lease
@@ -141,28 +142,23 @@ class LeaseKeeper:
         lease_lost()  # counted for telemetry
         if ended:
             self._lease.end()  # not ours any more: nothing to release
-        self._stop_timers()
+        self._timer.cancel()
+        self._renewal_due = False
         if self._renewal is not None and self._renewal is not asyncio.current_task():
             self._renewal.cancel()
         logger.error("lease %r lost: %s; cancelling its holder", self._lease.name, reason)
-        self._cancelled = self._holder.cancel(self._cancel_message)
-
-    def _stop_timers(self) -> None:
-        self._deadline.cancel()
-        if self._renewal_timer is not None:
-            self._renewal_timer.cancel()
+        lease = self._lease
+        self._cancelled = self._holder.cancel(f"lease {lease.name!r} (fence {lease.fence}) lost")
 
     def stop_renewing(self) -> None:
         """Renew no more; the deadline still ends the hold when the lease runs out."""
-        if self._renewal_timer is not None:
-            self._renewal_timer.cancel()
-            self._renewal_timer = None
+        self._renewal_due = False
         if self._renewal is not None:
             self._renewal.cancel()
 
     def stop(self) -> None:
         """The hold is ending: stop everything (no cancellation can follow). Idempotent."""
-        self._stop_timers()
+        self._timer.cancel()
         self.stop_renewing()
 
     def outside_cancellation(self, exc: BaseException | None) -> bool:

@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
 from singleton._errors import LeaseUnavailable
 from singleton._telemetry import redis_error
-from singleton.lease._bounded import bounded
+from singleton.lease._bounded import bounded_call
 from singleton.lease._keys import LeaseKeys
 from singleton.lease._scripts import (
     Script,
@@ -35,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 #: What redis-py raises when Redis fails or cannot be reached (TimeoutError is an OSError).
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
-
-T = TypeVar("T")
 
 
 class Release(enum.Enum):
@@ -82,12 +79,6 @@ def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:
     return LeaseUnavailable(f"Redis failed to {action} {key!r}: {type(exc).__name__}: {exc}")
 
 
-async def _within(awaitable: Awaitable[T], within: float | None) -> T:
-    if within is None:
-        return await awaitable
-    return await bounded(awaitable, within)
-
-
 class LeaseStore:
     """Runs the lease scripts on one redis.asyncio ``Redis`` or ``RedisCluster`` client."""
 
@@ -103,9 +94,14 @@ class LeaseStore:
         keys: tuple[str, ...],
         *args: Any,
         within: float | None = None,
+        shield_into: set[asyncio.Future[Any]] | None = None,
     ) -> Any:
         try:
-            return await _within(self._evalsha(script, keys, *args), within)
+            if within is None:
+                return await self._evalsha(script, keys, *args)
+            return await bounded_call(
+                lambda: self._evalsha(script, keys, *args), within, shield_into=shield_into
+            )
         except asyncio.TimeoutError as exc:
             raise LeaseUnavailable(
                 f"Redis did not {action} {keys[0]!r} within {within:.3f} s "
@@ -175,9 +171,13 @@ class LeaseStore:
         record_ttl_ms: int,
         result: str | None = None,
         within: float | None = None,
+        shield_into: set[asyncio.Future[Any]] | None = None,
     ) -> Release:
         """Delete the lease if ``token`` still holds it, record who released it (and the
-        ``result`` it was settled with) for ``record_ttl_ms``, and wake its waiters."""
+        ``result`` it was settled with) for ``record_ttl_ms``, and wake its waiters.
+
+        With ``within``, cut after that many seconds; with ``shield_into`` too, a cancellation
+        of the caller does not stop the release (see :func:`bounded`)."""
         args: tuple[Any, ...] = (token, self._publish_flag, fence, record_ttl_ms)
         if result is not None:
             args += (result,)
@@ -187,6 +187,7 @@ class LeaseStore:
             (keys.lease, keys.channel, keys.result),
             *args,
             within=within,
+            shield_into=shield_into,
         )
         return Release(int(found))
 
