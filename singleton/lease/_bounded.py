@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -72,10 +73,6 @@ async def bounded(
         raise
 
 
-#: Tasks count cancellation requests (``cancelling``/``uncancel``) from Python 3.11 on.
-_COUNTS_CANCELLATIONS = hasattr(asyncio.Task, "uncancel")
-
-
 async def bounded_call(
     call: Callable[[], Awaitable[T]],
     timeout: float,
@@ -90,8 +87,9 @@ async def bounded_call(
     propagates at once and ``call()`` is made again in a task of its own, bounded by what is
     left of ``timeout`` and kept in that set until it ends: the cancelled one may or may not
     have reached Redis, so ``call`` must be safe to repeat."""
-    task = asyncio.current_task() if _COUNTS_CANCELLATIONS else None
-    if task is None:
+    # Tasks count cancellation requests (``cancelling``/``uncancel``) from Python 3.11 on.
+    task = asyncio.current_task() if sys.version_info >= (3, 11) else None
+    if task is None or sys.version_info < (3, 11):
         return await bounded(call(), timeout, shield_into=shield_into)
     loop = task.get_loop()
     deadline = loop.time() + max(0.0, timeout)
