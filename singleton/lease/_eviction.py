@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 from singleton.lease._store import REDIS_ERRORS
 
@@ -53,6 +54,11 @@ async def check_eviction_policy(client: Any) -> dict[str, str]:
     lease itself then reports Redis trouble, this check never fails anything."""
     try:
         policies = await read_eviction_policies(client)
+    except ResponseError as exc:
+        # The server answered, but not with the section (an emulator such as the local
+        # host's embedded fakeredis): nothing to warn about on a real deployment.
+        logger.info("this Redis does not report maxmemory_policy, not checked: %r", exc)
+        return {}
     except REDIS_ERRORS as exc:
         logger.warning("could not read maxmemory_policy (INFO memory): %r", exc)
         return {}

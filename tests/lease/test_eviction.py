@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from fakeredis import FakeAsyncRedis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import OutOfMemoryError
 
@@ -86,6 +87,20 @@ async def test_an_unreadable_policy_is_a_warning_and_fails_nothing(
     assert await check.result() == {}
     assert len(_warnings(caplog)) == 1
     assert "could not read maxmemory_policy" in _warnings(caplog)[0]
+    await client.aclose()
+
+
+async def test_a_redis_that_does_not_report_the_policy_is_noted_not_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The local host's embedded Redis (fakeredis) refuses INFO memory: a note, not a warning
+    # at every start of the local host.
+    caplog.set_level(logging.DEBUG, EVICTION_LOGGER)
+    client = FakeAsyncRedis()
+    check = EvictionCheck(client, retry_after=3600)
+    assert await check.result() == {}
+    assert _warnings(caplog) == []
+    assert any("does not report maxmemory_policy" in r.getMessage() for r in caplog.records)
     await client.aclose()
 
 
