@@ -461,11 +461,7 @@ class LeaseHold:
         self._keeper: LeaseKeeper | None = None
 
     async def __aenter__(self) -> Lease:
-        if self._lease is not None:
-            raise RuntimeError("a LeaseHold can be entered only once")
-        holder = asyncio.current_task()
-        if holder is None:
-            raise RuntimeError("Leases.hold must be used inside an asyncio task")
+        holder = _holder_task(self._lease is not None, "LeaseHold", "Leases.hold")
         lease = await self._leases.acquire(self._name, wait=self._wait)
         self._keep(lease, holder)
         return lease
@@ -532,20 +528,18 @@ class FollowHold:
     (held as by :class:`LeaseHold`) or a :class:`Settled` result (nothing held, nothing to
     release). See :meth:`Leases.hold_or_follow`."""
 
-    __slots__ = ("_hold", "_leases", "_name", "_wait")
+    __slots__ = ("_entered", "_hold", "_leases", "_name", "_wait")
 
     def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
         self._leases = leases
         self._name = name
         self._wait = wait
         self._hold: LeaseHold | None = None
+        self._entered = False  # also when it followed, and so holds nothing
 
     async def __aenter__(self) -> Lease | Settled:
-        if self._hold is not None:
-            raise RuntimeError("a FollowHold can be entered only once")
-        holder = asyncio.current_task()
-        if holder is None:
-            raise RuntimeError("Leases.hold_or_follow must be used inside an asyncio task")
+        holder = _holder_task(self._entered, "FollowHold", "Leases.hold_or_follow")
+        self._entered = True
         held = await self._leases._take(self._name, self._wait, follow=True)
         if isinstance(held, Lease):
             self._hold = LeaseHold(self._leases, self._name, self._wait)
@@ -560,3 +554,13 @@ class FollowHold:
     ) -> None:
         if self._hold is not None:
             await self._hold.__aexit__(exc_type, exc, tb)
+
+
+def _holder_task(entered: bool, kind: str, method: str) -> asyncio.Task[Any]:
+    """The task entering a hold: it is the one the lease's keeper cancels if the lease is lost."""
+    if entered:
+        raise RuntimeError(f"a {kind} can be entered only once")
+    holder = asyncio.current_task()
+    if holder is None:
+        raise RuntimeError(f"{method} must be used inside an asyncio task")
+    return holder
