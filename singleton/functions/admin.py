@@ -25,7 +25,7 @@ import azure.functions as func
 
 from singleton._errors import ConfigurationError, LeaseUnavailable
 from singleton._runtime import default_leases
-from singleton.functions.http import RETRY_AFTER_SECONDS, problem
+from singleton.functions.http import misconfigured, problem, retry_later
 from singleton.lease import Leases
 from singleton.lease._admin import force_release, list_leases
 
@@ -60,16 +60,13 @@ async def handle_leases_request(
         own = leases()
         held = await list_leases(own)
     except ConfigurationError as exc:
-        logger.error("singleton admin endpoint is misconfigured: %s", exc)
-        return problem(500, "misconfigured", "The singleton leases are not configured", str(exc))
+        return misconfigured(exc, what="singleton admin endpoint", consequence="nothing changed")
     except LeaseUnavailable as exc:
         logger.warning("singleton admin endpoint: %s", exc)
-        return problem(
-            503,
+        return retry_later(
             "lease-unavailable",
             "The singleton lease store is unavailable",
             "Redis failed or could not be reached; retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return _json(
         {

@@ -61,7 +61,7 @@ from singleton.functions._trigger import (
     find_trigger,
     trigger_lookup,
 )
-from singleton.functions.http import RETRY_AFTER_SECONDS, problem
+from singleton.functions.http import misconfigured, problem, retry_later
 from singleton.lease import Lease, Leases
 from singleton.lease._policy import Duration, seconds
 
@@ -224,11 +224,13 @@ class _Guard:
         except LeaseLost as exc:
             if trigger.kind is not TriggerKind.HTTP:
                 raise
-            return _unavailable(
+            logger.error("%s: lease for scope %r lost while it ran: %s", self._name, scope, exc)
+            return retry_later(
                 "lease-lost",
                 "The singleton lease was lost while the function ran",
-                f"{exc}; its work may not have been exclusive and its result was discarded",
-                scope,
+                "the lease could not be renewed; the function's work may not have been "
+                "exclusive and its result was discarded",
+                scope=scope,
             )
 
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
@@ -276,22 +278,18 @@ class _Guard:
         if trigger.kind is not TriggerKind.HTTP:
             raise exc
         if isinstance(exc, ConfigurationError):
-            logger.error("%s: @singleton is misconfigured: %s", self._name, exc)
-            return problem(500, "misconfigured", "The singleton lease is not configured", str(exc))
+            return misconfigured(
+                exc,
+                what=f"@singleton lease of {self._name}",
+                consequence="the function did not run",
+            )
         logger.warning("%s: no lease for scope %r, not run: %s", self._name, scope, exc)
-        return _unavailable(
+        return retry_later(
             "lease-unavailable",
             "The singleton lease store is unavailable",
-            f"{exc}; the function did not run, retry later",
-            scope,
+            "Redis could not be reached or failed; the function did not run, retry later",
+            scope=scope,
         )
-
-
-def _unavailable(slug: str, title: str, detail: str, scope: str) -> func.HttpResponse:
-    """A 503 problem: retry after a while (Redis back, or the lease store settled)."""
-    return problem(
-        503, slug, title, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, scope=scope
-    )
 
 
 async def _run_in_thread(

@@ -117,16 +117,37 @@ def invalid_body(exc: InvalidBodyError) -> func.HttpResponse:
 _SETTING_NAME = re.compile(r"\b(?:REDIS|SINGLETON)_[A-Z_]+\b")
 
 
-def misconfigured(exc: ConfigurationError) -> func.HttpResponse:
-    """500 naming the settings at fault, never their values (a URL may name a host)."""
-    logger.error("singleton starter is misconfigured: %s", exc)
+def misconfigured(
+    exc: ConfigurationError,
+    *,
+    what: str = "singleton starter",
+    consequence: str = "nothing was started",
+    **extensions: Any,
+) -> func.HttpResponse:
+    """500 naming the settings at fault, never their values (a URL may name a host); the
+    whole error goes to the log."""
+    logger.error("%s is misconfigured: %s", what, exc)
     settings = sorted(set(_SETTING_NAME.findall(str(exc))))
     named = f"app setting {', '.join(settings)}" if settings else "the app settings"
     return problem(
         500,
         "misconfigured",
-        "The singleton starter is not configured",
-        f"{named}: missing or malformed (the function's log says why); nothing was started",
+        f"The {what} is not configured",
+        f"{named}: missing or malformed (the function's log says why); {consequence}",
+        **extensions,
+    )
+
+
+def retry_later(slug: str, title: str, detail: str, **extensions: Any) -> func.HttpResponse:
+    """503 with ``Retry-After``: Redis failed, or a lease was lost. ``detail`` is generic: the
+    cause (with its Redis address) belongs in the log, never in the answer."""
+    return problem(
+        503,
+        slug,
+        title,
+        detail,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        **extensions,
     )
 
 
@@ -172,22 +193,18 @@ async def handle_start_request(
         return misconfigured(exc)
     except LeaseUnavailable as exc:
         logger.warning("no lease for %r, nothing started: %s", instance_id, exc)
-        return problem(
-            503,
+        return retry_later(
             "lease-unavailable",
             "The singleton lease store is unavailable",
             "Redis could not be reached or failed; nothing was started, retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     except LeaseLost as exc:
         logger.error("lease on %r lost mid-start: %s", instance_id, exc)
-        return problem(
-            503,
+        return retry_later(
             "lease-lost",
             "The singleton lease was lost during the start",
             "the lease could not be renewed; whether the instance started is unknown: "
             "check its status, or retry (a retry starts it at most once)",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     except TerminateTimedOut as exc:
         logger.error("%r did not terminate: %s", instance_id, exc)

@@ -203,7 +203,8 @@ async def test_a_scope_the_trigger_cannot_fill_is_400_or_raises_and_nothing_runs
 async def test_redis_unreachable_is_503_or_raises_and_nothing_runs(
     make_leases: MakeLeases,
 ) -> None:
-    leases = make_leases(url=f"redis://127.0.0.1:{free_port()}/0", wait=0)
+    port = free_port()
+    leases = make_leases(url=f"redis://127.0.0.1:{port}/0", wait=0)
     runs: list[str] = []
     build, handle = http_and_queue_functions(leases, runs)
 
@@ -211,6 +212,7 @@ async def test_redis_unreachable_is_503_or_raises_and_nothing_runs(
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "5"
     assert problem_of(answer)["type"] == "urn:durable-singleton:problem:lease-unavailable"
+    assert str(port) not in answer.get_body().decode()  # the address is logged, not answered
     with pytest.raises(LeaseUnavailable):
         await handle(queue_message({"customerId": "c1"}))
     assert runs == []
