@@ -59,7 +59,8 @@ async def guide(
     path = tmp_path / "guide_triggers.py"
     path.write_text(tagged("module", "triggers").code, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("guide_triggers", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["guide_triggers"] = module
     spec.loader.exec_module(module)
@@ -102,11 +103,8 @@ Guide = tuple[ModuleType, dict[str, Callable[..., Any]], Overlap]
 
 
 def test_it_indexes_one_function_per_trigger_with_its_bindings(guide: Guide) -> None:
-    module, functions, _ = guide
-    triggers = {
-        f.get_function_name(): f.get_trigger().get_binding_name()
-        for f in module.INDEXED
-    }
+    module, _functions, _ = guide
+    triggers = {f.get_function_name(): f.get_trigger().get_binding_name() for f in module.INDEXED}
     assert triggers == {
         "build_report": "httpTrigger",
         "handle_order": "queueTrigger",
