@@ -110,3 +110,23 @@ async def test_guide_3_the_library_starts_once_and_raises_the_event_with_start(
         async with http.post(host.url("approve/7"), headers={"Idempotency-Key": "k-8"}) as r:
             assert (r.status, await r.text()) == (200, "reuse_rejected")
         assert len(host.backend.start_records("order-7")) == 1
+
+
+async def test_guide_4_the_tour_prints_what_the_guide_shows(
+    serve: ServeBlock, http: aiohttp.ClientSession
+) -> None:
+    async with serve(path=ROOT / "function_app.py") as host:
+        assert await run_shell(tagged("shell", "tour"), host) == tagged("output", "tour").code
+
+
+async def test_guide_4_the_race_on_a_slow_store_still_starts_once(serve: ServeBlock) -> None:
+    async with serve(path=ROOT / "function_app.py", storage_latency=0.02) as host:
+        assert await run_shell(tagged("shell", "storm"), host) == tagged("output", "storm").code
+        assert len(host.backend.start_records("storm-1")) == 1
+
+
+async def test_guide_6_the_admin_endpoint_lists_and_refuses_an_unknown_release(
+    serve: ServeBlock,
+) -> None:
+    async with serve(path=ROOT / "function_app.py") as host:
+        assert await run_shell(tagged("shell", "admin"), host) == tagged("output", "admin").code
