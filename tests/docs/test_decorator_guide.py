@@ -179,3 +179,22 @@ async def test_timer_a_late_run_is_skipped(guide: Guide) -> None:
     )
     assert runs == [None, None]
     assert overlap.calls == ["hourly"]
+
+
+async def test_the_lease_example_holds_and_its_fences_increase(
+    tmp_path: Path, redis_server: RedisServer, redis_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    path = tmp_path / "guide_lease.py"
+    path.write_text(tagged("module", "lease").code, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("guide_lease", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    first = await module.nightly_report()
+    second = await module.nightly_report()
+
+    assert 0 < first < second
+    assert await redis_client.keys("my-app:*lease") == []  # released on the way out
