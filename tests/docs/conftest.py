@@ -39,6 +39,8 @@ async def serve(
     port (``serve(path=...)`` serves a file of the repository), with the session's real
     redis-server as ``REDIS_URL`` (flushed by ``redis_client``)."""
     monkeypatch.setenv("REDIS_URL", redis_server.url)
+    # The repository's app registers its examples only when asked, as ./dev run asks.
+    monkeypatch.setenv("SINGLETON_EXAMPLES", "true")
     await close_default_starter()
 
     def start(

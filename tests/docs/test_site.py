@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,26 +19,37 @@ from tests.docs.blocks import DOCS, README, ROOT, Block, all_blocks
 KINDS = {"app", "module", "shell", "output", "settings-json"}
 
 
-def test_the_site_builds_strictly(tmp_path: Path) -> None:
+def test_the_site_builds_strictly_and_leaves_the_notes_out(tmp_path: Path) -> None:
+    """Built from a copy of the docs that also holds an engineer's note (with a broken link,
+    which --strict would refuse if the note were part of the site)."""
+    project = tmp_path / "project"
+    shutil.copytree(DOCS, project / "docs")
+    for name in ("mkdocs.yml", "CHANGELOG.md"):
+        shutil.copy(ROOT / name, project / name)
+    (project / "singleton").symlink_to(ROOT / "singleton")
+    (project / "docs" / "notes").mkdir(exist_ok=True)
+    (project / "docs" / "notes" / "some-branch.md").write_text("[gone](../nowhere.md)\n")
+    site = tmp_path / "site"
+
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
-        cwd=ROOT,
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=180,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
+
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "reference" / "api" / "index.html").read_text().count(
-        'id="singleton.SingletonStarter"'
-    ) == 1
-    # docs/notes/ is never published.
-    assert not (tmp_path / "notes").exists()
+    api = (site / "reference" / "api" / "index.html").read_text()
+    assert api.count('id="singleton.SingletonStarter"') == 1
+    assert 'id="singleton.LeaseUnavailable"' in api
+    assert not (site / "notes").exists()
     # The changelog page carries CHANGELOG.md.
     first_entry = next(
         line[3:] for line in (ROOT / "CHANGELOG.md").read_text().splitlines() if line[:3] == "## "
     )
-    assert first_entry.strip("[]") in (tmp_path / "changelog" / "index.html").read_text()
+    assert first_entry.strip("[]") in (site / "changelog" / "index.html").read_text()
 
 
 @pytest.mark.parametrize(
