@@ -85,9 +85,10 @@ local function make_room(bound)
   return #oldest
 end
 -- The three keys live as long as their longest-lived record.
-local function keep_for(ms)
-  local left = redis.call('PTTL', KEYS[1])
-  if left > ms then ms = left end
+local function keep_until_last(now)
+  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  if #last == 0 then return end
+  local ms = math.max(1, tonumber(last[2]) - now)
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ms) end
 end
 """
@@ -115,7 +116,7 @@ dropped = make_room(tonumber(ARGV[4]))
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
-keep_for(tonumber(ARGV[3]))
+keep_until_last(now)
 return {false, dropped}
 """
 )
@@ -143,7 +144,7 @@ if not existing then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
-keep_for(tonumber(ARGV[4]))
+keep_until_last(now)
 return 1
 """
 )
@@ -242,6 +243,10 @@ def parse_record(text: str | bytes) -> _Record:
     return _Record(data["fingerprint"], decision)
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def _version_of(text: str) -> int | None:
     try:
         data = json.loads(text)
@@ -287,6 +292,9 @@ class IdempotencyRecords:
         self._sleep = sleep
         #: Answers being written again after a failed write (see :meth:`complete_later`).
         self._background: set[asyncio.Task[None]] = set()
+        #: Their decisions meanwhile, by (records key, field): a retry in this process that
+        #: meets the claim they replace gets them at once, whatever Redis does.
+        self._unkept: dict[tuple[str, str], tuple[str, Decision]] = {}
 
     def keys(self, lease_name: str) -> RecordKeys:
         return record_keys(self._namespace, lease_name)
@@ -349,6 +357,13 @@ class IdempotencyRecords:
             if record.decision is not None:
                 logger.info("replaying the answer to Idempotency-Key %r", idempotency_key)
                 return record.decision
+            unkept = self._unkept.get((keys.records, idempotency_key))
+            if unkept is not None and unkept[0] == _text(existing):
+                logger.info(
+                    "replaying the answer to Idempotency-Key %r (not yet in Redis)",
+                    idempotency_key,
+                )
+                return unkept[1]
             if self._clock() >= deadline:
                 raise IdempotentRequestInFlight(
                     f"the request first sent with Idempotency-Key {idempotency_key!r} is still "
@@ -369,7 +384,9 @@ class IdempotencyRecords:
             logger.warning("another request holds Idempotency record %s: answer not kept", claim)
 
     def complete_later(self, claim: Claim, print_: str, decision: Decision) -> None:
-        """Write the answer in the background, retrying (bounded) until Redis takes it."""
+        """Write the answer in the background, retrying (bounded) until Redis takes it;
+        meanwhile this process replays it to a retry that meets ``claim``."""
+        self._unkept[(claim.keys.records, claim.field)] = (claim.record, decision)
         task = asyncio.get_running_loop().create_task(
             self._complete_patiently(claim, print_, decision),
             name=f"singleton: keep the answer to {claim}",
@@ -378,6 +395,14 @@ class IdempotencyRecords:
         task.add_done_callback(self._background.discard)
 
     async def _complete_patiently(self, claim: Claim, print_: str, decision: Decision) -> None:
+        try:
+            await self._complete_until(claim, print_, decision)
+        finally:
+            slot = (claim.keys.records, claim.field)
+            if self._unkept.get(slot, (None,))[0] == claim.record:
+                del self._unkept[slot]
+
+    async def _complete_until(self, claim: Claim, print_: str, decision: Decision) -> None:
         deadline = self._clock() + self.in_flight_ttl
         pause = 0.05
         while True:
