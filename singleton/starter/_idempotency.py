@@ -23,6 +23,8 @@ script below touches one Redis Cluster slot, all of it passed in KEYS)::
 At most ``max_keys`` records per instance ID: claiming a new key at the bound drops the oldest
 record of that ID (in flight or done), whose key then decides afresh. Expired records are
 dropped when a key of the same ID is claimed; the three keys expire with their newest record.
+If Redis evicts one of the three (``volatile-*``/``allkeys-*`` policies), the next new key of
+that ID drops what is left: those keys then decide afresh.
 
 A record this version cannot read is never a bare error: one of another version (a rolling
 deploy) is :class:`IdempotencyRecordUnreadable` (503, retry later: a worker of that version can
@@ -78,6 +80,13 @@ local function forget(field)
 end
 -- Make room for one new record under the bound: drop the oldest; how many were dropped.
 local function make_room(bound)
+  local held = redis.call('HLEN', KEYS[1])
+  if held > redis.call('ZCARD', KEYS[2]) then
+    -- Redis evicted part of the set (a volatile-* or allkeys-* policy): records the order
+    -- no longer knows could never be dropped by the bound, so drop them all.
+    for i = 1, 3 do redis.call('DEL', KEYS[i]) end
+    return held
+  end
   local over = redis.call('ZCARD', KEYS[2]) - bound + 1
   if over <= 0 then return 0 end
   local oldest = redis.call('ZRANGE', KEYS[2], 0, over - 1)

@@ -15,19 +15,24 @@ import azure.functions as func
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from singleton import (
     ConfigurationError,
     LeasePolicy,
     Leases,
+    RedisSettings,
     RuntimeStatus,
     Settings,
     SingletonStarter,
+    create_redis_client,
 )
 from singleton._runtime import _build
 from singleton.functions.http import REPLAYED_HEADER, handle_start_request
 from singleton.starter import Decision, IdempotencyRecords, Outcome, StartPolicy, StartResult
-from singleton.starter._idempotency import RECORD_VERSION, parse_record
+from singleton.starter._idempotency import RECORD_VERSION, Claim, parse_record
+from tests.lease.servers import running_cluster
 from tests.redis_servers import RedisServer, running_redis_server
 from tests.singleton.durable_app import WAIT_FOR_FINISH
 from tests.singleton.harness import HUB, DurableHost, post, running_durable_host
@@ -366,6 +371,14 @@ async def test_at_the_bound_the_oldest_key_of_the_id_is_dropped_and_decides_afre
     assert host.started("bounded") == 1
     assert await redis_client.hlen(keys.records) == 3  # k0 came back; k1 went
 
+    # Redis evicts the order (volatile-lru may pick any key with a TTL): the next new key of
+    # the ID drops the records it could no longer bound.
+    await redis_client.delete(keys.order)
+    await call(host, starter, "bounded", key="k9", **use_existing)
+    assert await redis_client.hkeys(keys.records) == [b"k9"]
+    assert not replayed(await call(host, starter, "bounded", key="k2", **use_existing))
+    assert host.started("bounded") == 1
+
 
 async def test_the_ttl_and_the_bound_come_from_app_settings_and_records_expire(
     host: DurableHost, redis_server: RedisServer, redis_client: aioredis.Redis
@@ -419,3 +432,39 @@ def test_idempotency_settings_have_defaults_and_refuse_nonsense() -> None:
     ]:
         with pytest.raises(ConfigurationError, match=name):
             Settings.from_environ({**base, name: value})
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[list[RedisServer]]:
+    with running_cluster() as nodes:
+        yield nodes
+
+
+async def test_the_records_scripts_run_on_redis_cluster_in_the_instances_slot(
+    cluster: list[RedisServer],
+) -> None:
+    settings = RedisSettings.from_environ(
+        {"REDIS_URL": f"redis://127.0.0.1:{cluster[0].port}", "REDIS_CLUSTER": "true"}
+    )
+    client = create_redis_client(settings)
+    assert isinstance(client, RedisCluster)
+    records = IdempotencyRecords(client, namespace="cluster", max_keys=2)
+    decision = Decision(
+        StartPolicy(),
+        StartResult(outcome=Outcome.STARTED, instance_id="x", runtime_status=None, fence=1),
+    )
+    try:
+        names = [f"{HUB}/id-{n}" for n in range(6)]  # spread over the three masters
+        slots = {key_slot(records.keys(name).records.encode()) for name in names}
+        assert len(slots) > 1
+        for name in names:
+            for key in ("a", "b", "c"):
+                claim = await records.claim(name, key, "print", wait=0)
+                assert isinstance(claim, Claim)
+                await records.complete(claim, "print", decision)
+            # The bound dropped "a"; "b" and "c" replay.
+            assert await records.claim(name, "c", "print", wait=0) == decision
+            assert await records.claim(name, "b", "print", wait=0) == decision
+            assert isinstance(await records.claim(name, "a", "print", wait=0), Claim)
+    finally:
+        await client.aclose()
