@@ -252,10 +252,6 @@ def parse_record(text: str | bytes) -> _Record:
     return _Record(data["fingerprint"], decision)
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 def _version_of(text: str) -> int | None:
     try:
         data = json.loads(text)
@@ -301,8 +297,8 @@ class IdempotencyRecords:
         self._sleep = sleep
         #: Answers being written again after a failed write (see :meth:`complete_later`).
         self._background: set[asyncio.Task[None]] = set()
-        #: Their decisions meanwhile, by (records key, field): a retry in this process that
-        #: meets the claim they replace gets them at once, whatever Redis does.
+        #: Their fingerprints and decisions meanwhile, by (records key, field): a retry in this
+        #: process gets them at once, whatever Redis does.
         self._unkept: dict[tuple[str, str], tuple[str, Decision]] = {}
 
     def keys(self, lease_name: str) -> RecordKeys:
@@ -324,6 +320,17 @@ class IdempotencyRecords:
             {"v": RECORD_VERSION, "fingerprint": print_, "token": secrets.token_hex(8)},
             separators=(",", ":"),
         )
+        unkept = self._unkept.get((keys.records, idempotency_key))
+        if unkept is not None:  # answered here, not yet in Redis: whatever Redis does now
+            if unkept[0] != print_:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {idempotency_key!r} was used for a different request; "
+                    "nothing was started"
+                )
+            logger.info(
+                "replaying the answer to Idempotency-Key %r (not yet in Redis)", idempotency_key
+            )
+            return unkept[1]
         deadline = self._clock() + wait
         pause = 0.02
         damaged: str | bytes = ""
@@ -366,13 +373,6 @@ class IdempotencyRecords:
             if record.decision is not None:
                 logger.info("replaying the answer to Idempotency-Key %r", idempotency_key)
                 return record.decision
-            unkept = self._unkept.get((keys.records, idempotency_key))
-            if unkept is not None and unkept[0] == _text(existing):
-                logger.info(
-                    "replaying the answer to Idempotency-Key %r (not yet in Redis)",
-                    idempotency_key,
-                )
-                return unkept[1]
             if self._clock() >= deadline:
                 raise IdempotentRequestInFlight(
                     f"the request first sent with Idempotency-Key {idempotency_key!r} is still "
@@ -395,7 +395,7 @@ class IdempotencyRecords:
     def complete_later(self, claim: Claim, print_: str, decision: Decision) -> None:
         """Write the answer in the background, retrying (bounded) until Redis takes it;
         meanwhile this process replays it to a retry that meets ``claim``."""
-        self._unkept[(claim.keys.records, claim.field)] = (claim.record, decision)
+        self._unkept[(claim.keys.records, claim.field)] = (print_, decision)
         task = asyncio.get_running_loop().create_task(
             self._complete_patiently(claim, print_, decision),
             name=f"singleton: keep the answer to {claim}",
@@ -408,7 +408,7 @@ class IdempotencyRecords:
             await self._complete_until(claim, print_, decision)
         finally:
             slot = (claim.keys.records, claim.field)
-            if self._unkept.get(slot, (None,))[0] == claim.record:
+            if slot in self._unkept and self._unkept[slot][1] is decision:
                 del self._unkept[slot]
 
     async def _complete_until(self, claim: Claim, print_: str, decision: Decision) -> None:

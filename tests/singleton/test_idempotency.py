@@ -186,6 +186,8 @@ async def test_a_start_is_202_though_redis_refuses_its_record_and_retries_replay
         during = await call(host, here, "oom")  # Redis still refuses writes
         assert answer(during) == answer(first)
         assert replayed(during)
+        other_body = await call(host, here, "oom", b'{"n": 2}')
+        assert other_body.status_code == 422
 
         await admin.config_set("maxmemory", "0")
         retry = await asyncio.wait_for(call(host, elsewhere, "oom"), 5)
