@@ -13,6 +13,7 @@ The hierarchy::
     │                               Idempotency-Key (also ValueError); names the parameter
     ├── IdempotencyKeyReused        the key was used before for a different request
     ├── IdempotentRequestInFlight   the key's original request is still being answered
+    ├── IdempotencyRecordUnreadable another version of durable-singleton wrote the key's record
     ├── LeaseError                  the Redis lease
     │   ├── LeaseBusy               someone else holds it and kept it past our wait
     │   ├── LeaseUnavailable        Redis failed or is unreachable: nothing was acquired
@@ -87,6 +88,19 @@ class IdempotencyKeyReused(SingletonError):
 class IdempotentRequestInFlight(SingletonError):
     """The request that first used this Idempotency-Key is still being answered; nothing was
     started by this one. Retry later to get its answer."""
+
+
+class IdempotencyRecordUnreadable(SingletonError):
+    """The Idempotency-Key's record was written by another version of durable-singleton (a
+    rolling deploy): this version cannot tell its answer, and started nothing. Retry later:
+    a worker of that version, or this one once the record expires, answers it."""
+
+    def __init__(self, version: object) -> None:
+        super().__init__(
+            f"the Idempotency-Key's record has version {version!r}, which this version of "
+            "durable-singleton cannot read; nothing was started, retry later"
+        )
+        self.version = version
 
 
 class LeaseError(SingletonError):

@@ -26,7 +26,7 @@ from singleton._redis import create_redis_client
 from singleton._settings import Settings
 from singleton.lease import LeasePolicy, Leases
 from singleton.lease._leases import refuse_unsupported
-from singleton.starter import SingletonStarter
+from singleton.starter import IdempotencyRecords, SingletonStarter
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,14 @@ def _build(settings: Settings) -> _Runtime:
     refuse_unsupported(policy, cluster=settings.redis.cluster)  # before building a client
     redis = create_redis_client(settings.redis)
     leases = Leases(redis, namespace=settings.key_prefix, policy=policy)
-    return _Runtime(starter=SingletonStarter(leases=leases), leases=leases, redis=redis)
+    idempotency = IdempotencyRecords(
+        redis,
+        namespace=settings.key_prefix,
+        ttl=settings.idempotency_ttl,
+        max_keys=settings.idempotency_max_keys_per_instance,
+    )
+    starter = SingletonStarter(leases=leases, idempotency=idempotency)
+    return _Runtime(starter=starter, leases=leases, redis=redis)
 
 
 def create_starter(settings: Settings) -> SingletonStarter:

@@ -27,6 +27,9 @@ class Settings:
     lease_wait: float = 5.0
     key_prefix: str = "durable-singleton"
     min_replicas: int = 0
+    # Idempotency-Key records (singleton/starter/_idempotency.py).
+    idempotency_ttl: float = 24 * 3600.0
+    idempotency_max_keys_per_instance: int = 100
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -42,4 +45,14 @@ class Settings:
             lease_wait=parse_seconds(environ, "SINGLETON_LEASE_WAIT", cls.lease_wait, minimum=0),
             key_prefix=key_prefix,
             min_replicas=parse_count(environ, "SINGLETON_MIN_REPLICAS", 0, minimum=0),
+            # Idempotency-Key records: how long an answer is replayed, how many an ID keeps.
+            idempotency_ttl=parse_seconds(
+                environ, "SINGLETON_IDEMPOTENCY_TTL", cls.idempotency_ttl, minimum=1
+            ),
+            idempotency_max_keys_per_instance=parse_count(
+                environ,
+                "SINGLETON_IDEMPOTENCY_MAX_KEYS_PER_INSTANCE",
+                cls.idempotency_max_keys_per_instance,
+                minimum=1,
+            ),
         )

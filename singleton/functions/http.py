@@ -20,7 +20,8 @@ event's data), header ``Idempotency-Key``. Every answer but 200/202 is
 500    the app settings are missing or malformed (nothing started)
 502    the Durable host failed (nothing started twice)
 503    Redis unreachable or failing, ``Retry-After`` set (nothing started); or the lease
-       was lost mid-start (outcome unknown, a retry starts at most once)
+       was lost mid-start (outcome unknown, a retry starts at most once); or another
+       version recorded the Idempotency-Key (a rolling deploy; nothing started)
 504    terminate-existing: the old instance never reported Terminated (nothing started)
 =====  ==============================================================================
 
@@ -44,6 +45,7 @@ from singleton._errors import (
     ConfigurationError,
     DurableError,
     IdempotencyKeyReused,
+    IdempotencyRecordUnreadable,
     IdempotentRequestInFlight,
     InvalidInstanceId,
     InvalidOrchestratorName,
@@ -188,6 +190,12 @@ async def handle_start_request(
             "The first request with this Idempotency-Key is still in flight",
             str(exc),
             headers={"Retry-After": "1"},
+        )
+    except IdempotencyRecordUnreadable as exc:
+        return retry_later(
+            "idempotency-record-unreadable",
+            "Another version recorded this Idempotency-Key",
+            str(exc),
         )
     except ConfigurationError as exc:
         return misconfigured(exc)

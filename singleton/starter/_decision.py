@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from singleton.starter._durable import RuntimeStatus
 from singleton.starter._policies import ConflictPolicy, ReusePolicy, StartPolicy
@@ -66,6 +66,8 @@ class Decision:
     policy: StartPolicy
     result: StartResult
 
+    VERSION: ClassVar[int] = _VERSION
+
     def adopt(self, policy: StartPolicy) -> StartResult | None:
         """The answer for a caller with ``policy`` that was concurrent with this decision, or
         ``None`` when it must decide for itself.
@@ -98,7 +100,10 @@ class Decision:
         return dataclasses.replace(result, outcome=answer, runtime_status=status, adopted=True)
 
     def to_json(self) -> str:
+        """Compact JSON; ``adopted`` appears only when true (a holder publishes its own
+        decision, never an adopted one, so the follow message keeps its shape)."""
         result, policy = self.result, self.policy
+        extra: dict[str, Any] = {"adopted": True} if result.adopted else {}
         return json.dumps(
             {
                 "v": _VERSION,
@@ -109,6 +114,7 @@ class Decision:
                 "conflict": policy.conflict.value,
                 "reuse": policy.reuse.value,
                 "event": policy.event,
+                **extra,
             },
             separators=(",", ":"),
         )
@@ -122,11 +128,15 @@ class Decision:
                 raise ValueError(f"unknown decision version {data.get('v')!r}")
             status = data["runtimeStatus"]
             fence = data["fence"]
+            adopted = data.get("adopted", False)
+            if not isinstance(adopted, bool):
+                raise TypeError(f"adopted must be a bool, got {adopted!r}")
             result = StartResult(
                 outcome=Outcome(data["outcome"]),
                 instance_id=str(data["instanceId"]),
                 runtime_status=None if status is None else RuntimeStatus(status),
                 fence=None if fence is None else int(fence),
+                adopted=adopted,
             )
             policy = StartPolicy(
                 conflict=ConflictPolicy(data["conflict"]),

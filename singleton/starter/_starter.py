@@ -34,6 +34,7 @@ from singleton._errors import (
     LeaseBusy,
     LeaseError,
     LeaseLost,
+    LeaseUnavailable,
     RaiseEventFailed,
     StartRejected,
 )
@@ -50,7 +51,7 @@ from singleton.starter._durable import (
     task_hub_of,
     terminate_and_wait,
 )
-from singleton.starter._flights import Flights
+from singleton.starter._flights import Detached, Flights
 from singleton.starter._idempotency import (
     IdempotencyRecords,
     fingerprint,
@@ -118,6 +119,8 @@ class SingletonStarter:
         )
         self._terminate_wait = terminate_wait
         self._flights: Flights[Decision] = Flights()
+        #: The Idempotency-Key answers in progress (each owns its key's claim and record).
+        self._keyed: Detached[StartResult] = Detached()
 
     @traced_start  # a span and the start metrics (singleton/_telemetry.py)
     async def start(
@@ -137,14 +140,16 @@ class SingletonStarter:
 
         ``conflict`` decides when an active instance holds the ID, ``reuse`` when a finished
         one does; ``event`` raises an event on the active instance, or on the new one after the
-        start. With ``idempotency_key`` a repeat of the same request within 24 h gets the first
-        answer again (``replayed``) and starts nothing. ``wait`` overrides how long to wait for
+        start. With ``idempotency_key`` a repeat of the same request to the same instance ID
+        within the records' TTL (24 h by default) gets the first answer again (``replayed``)
+        and starts nothing. ``wait`` overrides how long to wait for
         another starter's lease on the same ID.
 
         Raises :class:`~singleton.InvalidInstanceId`, :class:`~singleton.InvalidOrchestratorName`
         or :class:`~singleton.InvalidStartOption` before touching anything;
         :class:`~singleton.IdempotencyKeyReused` / :class:`~singleton.IdempotentRequestInFlight`
-        for a reused or still-busy key; :class:`~singleton.LeaseUnavailable` when Redis fails
+        for a reused or still-busy key, :class:`~singleton.IdempotencyRecordUnreadable` for a
+        key another version recorded; :class:`~singleton.LeaseUnavailable` when Redis fails
         (nothing started); :class:`~singleton.LeaseLost` when the lease was lost before the start
         was confirmed (a retry starts at most once); a :class:`~singleton.DurableError` when the
         Durable host fails.
@@ -171,23 +176,44 @@ class SingletonStarter:
         return await self._once_per_key(validate_idempotency_key(idempotency_key), request)
 
     async def _once_per_key(self, key: str, request: _Request) -> StartResult:
-        """Answer the first request with ``key``; replay that answer to its repeats."""
+        """Answer the first request with ``key``; replay that answer to its repeats.
+
+        The key's whole life (claim, decision, record) runs in a task of its own, which the
+        caller only awaits: a caller that goes away (cancelled, timed out) changes nothing of
+        what the key answers. Its attempt still decides, and the record keeps that decision,
+        so a retry gets the same answer, replayed."""
+        return await self._keyed.run(self._answer_key(key, request))
+
+    async def _answer_key(self, key: str, request: _Request) -> StartResult:
         print_ = request.fingerprint()
         wait = self._leases.policy.wait if request.wait is None else request.wait
         found = await self._idempotency.claim(
-            request.hub, key, print_, wait=wait + self._terminate_wait
+            request.lease_name, key, print_, wait=wait + self._terminate_wait
         )
         if isinstance(found, Decision):
             return dataclasses.replace(found.result, replayed=True)
         try:
             result = await self._share(request)
         except BaseException:
-            await self._idempotency.abandon(found)
+            await self._idempotency.abandon(found)  # decided nothing: a retry runs afresh
             raise
         if result.outcome is Outcome.BUSY:
             await self._idempotency.abandon(found)  # decided nothing: a retry runs afresh
-        else:
-            await self._idempotency.complete(found, print_, Decision(request.policy, result))
+            return result
+        decision = Decision(request.policy, result)
+        try:
+            await self._idempotency.complete(found, print_, decision)
+        except LeaseUnavailable as exc:
+            # Decided (maybe started): that stands whatever Redis does now. Keep trying to
+            # record it, so that a retry meeting our claim gets this answer, not a new one.
+            logger.error(
+                "%r: %s, but its Idempotency-Key answer was not kept (%s); retrying that in "
+                "the background",
+                request.instance_id,
+                result.outcome.value,
+                exc,
+            )
+            self._idempotency.complete_later(found, print_, decision)
         return result
 
     async def _share(self, request: _Request) -> StartResult:

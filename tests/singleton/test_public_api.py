@@ -9,6 +9,7 @@ PUBLIC = {
     "Event",
     "ReusePolicy",
     "IdempotencyKeyReused",
+    "IdempotencyRecordUnreadable",
     "IdempotentRequestInFlight",
     "InvalidStartOption",
     "RaiseEventFailed",
