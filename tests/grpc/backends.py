@@ -19,22 +19,27 @@ from durabletask.testing import InMemoryOrchestrationBackend
 
 class CountingBackend(InMemoryOrchestrationBackend):
     """The SDK's backend; ``created[id]`` counts the instances ``StartInstance`` created,
-    ``calls`` every gRPC call the clients made (by method)."""
+    ``calls`` every gRPC call the clients made (by method). ``faults[method]`` makes that
+    method answer with the gRPC status code instead (as a failing backend would)."""
 
     def __init__(self, *, port: int) -> None:
         super().__init__(port=port)
         self.created: collections.Counter[str] = collections.Counter()
         self.calls: collections.Counter[str] = collections.Counter()
+        self.faults: dict[str, grpc.StatusCode] = {}
         self._count_lock = threading.Lock()
 
-    def _count(self, method: str) -> None:
+    def _count(self, method: str, context: grpc.ServicerContext | None = None) -> None:
         with self._count_lock:
             self.calls[method] += 1
+            fault = self.faults.get(method)
+        if fault is not None and context is not None:
+            context.abort(fault, f"{method} failed (a test's fault)")
 
     def StartInstance(  # noqa: N802 - the gRPC method's name
         self, request: pb.CreateInstanceRequest, context: grpc.ServicerContext
     ) -> pb.CreateInstanceResponse:
-        self._count("StartInstance")
+        self._count("StartInstance", context)
         response = super().StartInstance(request, context)  # aborts (raises) on a duplicate
         with self._count_lock:
             self.created[response.instanceId] += 1
@@ -43,19 +48,19 @@ class CountingBackend(InMemoryOrchestrationBackend):
     def GetInstance(  # noqa: N802
         self, request: pb.GetInstanceRequest, context: grpc.ServicerContext
     ) -> pb.GetInstanceResponse:
-        self._count("GetInstance")
+        self._count("GetInstance", context)
         return super().GetInstance(request, context)
 
     def RaiseEvent(  # noqa: N802
         self, request: pb.RaiseEventRequest, context: grpc.ServicerContext
     ) -> pb.RaiseEventResponse:
-        self._count("RaiseEvent")
+        self._count("RaiseEvent", context)
         return super().RaiseEvent(request, context)
 
     def TerminateInstance(  # noqa: N802
         self, request: pb.TerminateRequest, context: grpc.ServicerContext
     ) -> pb.TerminateResponse:
-        self._count("TerminateInstance")
+        self._count("TerminateInstance", context)
         return super().TerminateInstance(request, context)
 
     def plant(self, instance_id: str, status: int) -> None:

@@ -107,5 +107,6 @@ async def wait_for_status(
         if state is not None and state.runtime_status is status:
             return state
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{instance_id!r} is {state and state.runtime_status}, not {status}")
+            seen = state and state.runtime_status
+            raise AssertionError(f"{instance_id!r} is {seen}, not {status}")
         await asyncio.sleep(0.01)
