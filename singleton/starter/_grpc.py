@@ -103,15 +103,20 @@ STATUS_READ_RETRY = AsyncRetrying(
 def task_hub_of(client: GrpcClient) -> str:
     """The name that keeps two task hubs sharing one Redis apart in the lease names.
 
-    A client that names its hub (``task_hub_name``, or the ``taskhub`` header the Durable
-    Task Scheduler's client sends) is named by it; otherwise by its backend's address, so use
-    one address for one backend in every process that shares the leases."""
-    name = getattr(client, "task_hub_name", None) or getattr(client, "taskhub", None)
+    The ``taskhub`` header the client sends names it: the Durable Task Scheduler's clients
+    send it (their interceptor holds it), as does a client built with
+    ``metadata=[("taskhub", ...)]``; a ``task_hub_name`` attribute is read first. Otherwise
+    the backend's address names it: use one address for one backend in every process that
+    shares the leases, and give two hubs behind one address their own ``Leases`` namespace.
+    """
+    name = getattr(client, "task_hub_name", None)
     if isinstance(name, str) and name:
         return name
-    for key, value in getattr(client, "_metadata", None) or ():
-        if key == "taskhub" and isinstance(value, str) and value:
-            return value
+    for interceptor in getattr(client, "_interceptors", None) or ():
+        for entry in getattr(interceptor, "_metadata", None) or ():
+            match entry:
+                case ("taskhub", str(hub)) if hub:
+                    return hub
     address = getattr(client, "_host_address", None)
     if isinstance(address, str) and address:
         return f"grpc:{address}"

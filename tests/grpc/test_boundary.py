@@ -29,6 +29,7 @@ from singleton import (
 from singleton.lease import Leases
 from singleton.starter._durable import (
     InstanceAlreadyExistsError,
+    hub_name,
     is_grpc_client,
     read_status,
     start_orchestration,
@@ -225,3 +226,22 @@ async def test_the_sync_client_runs_off_the_loop_with_the_same_answers(
     again = await starter.start(sync_client, WAIT_FOR_FINISH, instance_id, {"n": 3})
     assert again.outcome is Outcome.STARTED
     assert grpc_backend.created[instance_id] == 2
+
+
+async def test_the_taskhub_header_names_the_hub_in_the_lease_names(
+    grpc_backend: CountingBackend,
+) -> None:
+    address = address_of(grpc_backend)
+    hub_a = dt.AsyncTaskHubGrpcClient(host_address=address, metadata=[("taskhub", "hub-a")])
+    hub_b = dt.AsyncTaskHubGrpcClient(host_address=address, metadata=[("taskhub", "hub-b")])
+    plain = dt.AsyncTaskHubGrpcClient(host_address=address)
+    sync_a = dt.TaskHubGrpcClient(host_address=address, metadata=[("taskhub", "hub-a")])
+    try:
+        assert hub_name(hub_a) == "hub-a"
+        assert hub_name(hub_b) == "hub-b"
+        assert hub_name(sync_a) == "hub-a"
+        assert hub_name(plain) == f"grpc:{address}"
+    finally:
+        for client in (hub_a, hub_b, plain):
+            await client.close()
+        sync_a.close()
