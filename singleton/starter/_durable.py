@@ -5,10 +5,8 @@ The starter calls the dispatching functions at the end of this module (``read_st
 the v1 ``DurableOrchestrationClient`` with the functions below and a ``durabletask`` gRPC
 client (``AsyncTaskHubGrpcClient``, its subclasses, ``TaskHubGrpcClient``) with ``_grpc.py``.
 
-The v1 client (azure-functions-durable 1.x):
-
-The client's answers are ambiguous in ways that matter to a singleton, so they are
-translated here, once:
+The v1 client's (azure-functions-durable 1.x) answers are ambiguous in ways that matter to a
+singleton, so they are translated here, once:
 
 * ``get_status`` returns a *falsy* status object both for an absent instance and for a
   host error (the latter carries ``ExceptionMessage``); only the first means "absent".

@@ -55,10 +55,6 @@ GrpcClient = dt.AsyncTaskHubGrpcClient | dt.TaskHubGrpcClient
 _TRANSIENT = frozenset({"UNAVAILABLE"})
 
 
-def is_grpc_client(client: object) -> bool:
-    return isinstance(client, (dt.AsyncTaskHubGrpcClient, dt.TaskHubGrpcClient))
-
-
 def _code(exc: BaseException) -> str | None:
     """The gRPC status code's name (``"ALREADY_EXISTS"``) of a ``grpc.RpcError``, else None.
 

@@ -226,6 +226,15 @@ async def test_the_sync_client_runs_off_the_loop_with_the_same_answers(
     again = await starter.start(sync_client, WAIT_FOR_FINISH, instance_id, {"n": 3})
     assert again.outcome is Outcome.STARTED
     assert grpc_backend.created[instance_id] == 2
+    await wait_for_status(grpc_client, instance_id, dt.OrchestrationStatus.RUNNING)
+    replaced = await starter.start(
+        sync_client, WAIT_FOR_FINISH, instance_id, {"n": 4}, conflict="terminate-existing"
+    )
+    assert replaced.outcome is Outcome.STARTED
+    assert grpc_backend.created[instance_id] == 3
+    state = await grpc_client.get_orchestration_state(instance_id)
+    assert state is not None
+    assert state.get_input() == {"n": 4}
 
 
 async def test_the_taskhub_header_names_the_hub_in_the_lease_names(
