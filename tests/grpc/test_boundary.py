@@ -3,6 +3,7 @@ against the SDK's backend serving real gRPC (a fault makes one method answer a s
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
@@ -254,3 +255,28 @@ async def test_the_taskhub_header_names_the_hub_in_the_lease_names(
         for client in (hub_a, hub_b, plain):
             await client.close()
         sync_a.close()
+
+
+async def test_the_sync_clients_calls_never_block_the_loop(
+    race_backend: StorageRaceBackend, starter: SingletonStarter
+) -> None:
+    """A start that the backend holds for 0.3 s: the loop keeps running meanwhile."""
+    client = dt.TaskHubGrpcClient(host_address=address_of(race_backend))
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    race_backend.delay = 0.3
+    try:
+        result = await starter.start(client, WAIT_FOR_FINISH, fresh("off-the-loop"))
+    finally:
+        race_backend.delay = 0.005
+        ticker.cancel()
+        client.close()
+    assert result.outcome is Outcome.STARTED
+    assert ticks >= 10  # ~30 at 10 ms each; 0 if the call had blocked the loop
