@@ -23,6 +23,7 @@ import redis
 from azure.durable_functions.models.utils import http_utils
 
 from bench._stats import summarize, table
+from bench.starter import _grpc as grpc_bench
 from bench.starter._callers import (
     CONTENDERS,
     contenders,
@@ -234,6 +235,7 @@ def main(argv: list[str]) -> int:
         run = Run(url, binding, server.url, args.processes)
         fresh, storms = asyncio.run(run.everything(plan, rounds, args.callers, trials))
         redis_version = run.redis.info("server")["redis_version"]
+        grpc_section = grpc_bench.run(args.latency, server.url, quick=args.quick)
 
     print(
         f"# Starter benchmark: ours vs the documentation's sample, one run\n\n"
@@ -250,6 +252,7 @@ def main(argv: list[str]) -> int:
     print(one_id_table(storms, medians, trials))
     print("\n## Targets\n")
     print(targets(fresh_p50, medians))
+    print("\n" + grpc_section)
     return 0
 
 

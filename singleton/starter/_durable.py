@@ -1,7 +1,12 @@
-"""The one boundary to the Durable Functions client (azure-functions-durable 1.x).
+"""The one boundary to the Durable clients: the v1 HTTP client here, the gRPC ones in ``_grpc.py``.
 
-The client's answers are ambiguous in ways that matter to a singleton, so they are
-translated here, once:
+The starter calls the dispatching functions at the end of this module (``read_status``,
+``start_orchestration``, ``terminate_existing``, ``deliver_event``, ``hub_name``); each answers
+the v1 ``DurableOrchestrationClient`` with the functions below and a ``durabletask`` gRPC
+client (``AsyncTaskHubGrpcClient``, its subclasses, ``TaskHubGrpcClient``) with ``_grpc.py``.
+
+The v1 client's (azure-functions-durable 1.x) answers are ambiguous in ways that matter to a
+singleton, so they are translated here, once:
 
 * ``get_status`` returns a *falsy* status object both for an absent instance and for a
   host error (the latter carries ``ExceptionMessage``); only the first means "absent".
@@ -19,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias, cast
 
 import aiohttp
 from tenacity import (
@@ -230,3 +236,111 @@ async def raise_event(client: DurableClient, instance_id: str, name: str, data: 
         raise RaiseEventFailed(
             f"raising event {name!r} on {instance_id!r} failed: {exc!r}"
         ) from exc
+
+
+# -- One boundary for every Durable client -------------------------------------------------
+# The v1 functions above speak to DurableOrchestrationClient; a durabletask gRPC client is
+# answered by _grpc.py, imported only when such a client is given (so durabletask and grpc
+# are never imported otherwise). The starter calls these.
+
+
+class GrpcDurableClient(Protocol):
+    """The part of ``durabletask.client.AsyncTaskHubGrpcClient`` (and its subclasses: Functions
+    v2's ``DurableFunctionsClient``, the Durable Task Scheduler's client) and of the sync
+    ``TaskHubGrpcClient`` we use; async methods return awaitables, sync ones values."""
+
+    def get_orchestration_state(self, instance_id: str, *, fetch_payloads: bool = ...) -> Any: ...
+
+    def schedule_new_orchestration(
+        self,
+        orchestrator: Any,
+        *,
+        input: Any = ...,
+        instance_id: str | None = ...,
+        reuse_id_policy: Any = ...,
+    ) -> Any: ...
+
+    def raise_orchestration_event(
+        self, instance_id: str, event_name: str, *, data: Any = ...
+    ) -> Any: ...
+
+    def terminate_orchestration(
+        self, instance_id: str, *, output: Any = ..., recursive: bool = ...
+    ) -> Any: ...
+
+
+#: Every client the starter accepts.
+AnyDurableClient: TypeAlias = DurableClient | GrpcDurableClient
+
+
+def is_grpc_client(client: object) -> bool:
+    """Whether ``client`` is a ``durabletask`` gRPC client. Nothing is imported to tell: such
+    a client exists only once ``durabletask.client`` has been imported."""
+    sdk = sys.modules.get("durabletask.client")
+    return sdk is not None and isinstance(
+        client, (sdk.AsyncTaskHubGrpcClient, sdk.TaskHubGrpcClient)
+    )
+
+
+def hub_name(client: AnyDurableClient) -> str:
+    """The task hub the client talks to (part of every lease name)."""
+    if is_grpc_client(client):
+        from singleton.starter import _grpc
+
+        return _grpc.task_hub_of(cast("_grpc.GrpcClient", client))
+    return task_hub_of(cast(DurableClient, client))
+
+
+async def read_status(client: AnyDurableClient, instance_id: str) -> RuntimeStatus | None:
+    """The instance's status, ``None`` when absent; :class:`StatusReadFailed` when unknown."""
+    if is_grpc_client(client):
+        from singleton.starter import _grpc
+
+        return await _grpc.read_runtime_status(cast("_grpc.GrpcClient", client), instance_id)
+    return await read_runtime_status(cast(DurableClient, client), instance_id)
+
+
+async def start_orchestration(
+    client: AnyDurableClient,
+    orchestrator: str,
+    instance_id: str,
+    client_input: Any,
+    *,
+    replacing: RuntimeStatus | None,
+) -> None:
+    """Start ``orchestrator`` as ``instance_id``; ``replacing`` is the status the starter read
+    and decided to replace (``None``: absent). The gRPC start passes it as the reuse policy;
+    the v1 host applies its own (``overridableExistingInstanceStates``)."""
+    if is_grpc_client(client):
+        from singleton.starter import _grpc
+
+        grpc_client = cast("_grpc.GrpcClient", client)
+        await _grpc.start_instance(
+            grpc_client, orchestrator, instance_id, client_input, replacing=replacing
+        )
+        return
+    await start_instance(cast(DurableClient, client), orchestrator, instance_id, client_input)
+
+
+async def terminate_existing(
+    client: AnyDurableClient, instance_id: str, reason: str, *, timeout: float
+) -> RuntimeStatus | None:
+    """Terminate the instance and wait until it is no longer active; the status it ended in."""
+    if is_grpc_client(client):
+        from singleton.starter import _grpc
+
+        grpc_client = cast("_grpc.GrpcClient", client)
+        return await _grpc.terminate_and_wait(grpc_client, instance_id, reason, timeout=timeout)
+    return await terminate_and_wait(
+        cast(DurableClient, client), instance_id, reason, timeout=timeout
+    )
+
+
+async def deliver_event(client: AnyDurableClient, instance_id: str, name: str, data: Any) -> None:
+    """Raise event ``name`` with ``data`` on the instance, the data encoded once."""
+    if is_grpc_client(client):
+        from singleton.starter import _grpc
+
+        await _grpc.raise_event(cast("_grpc.GrpcClient", client), instance_id, name, data)
+        return
+    await raise_event(cast(DurableClient, client), instance_id, name, data)

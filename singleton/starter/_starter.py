@@ -42,14 +42,14 @@ from singleton._telemetry import traced_start
 from singleton.lease import Lease, Leases, Settled
 from singleton.starter._decision import Decision, Outcome, StartResult
 from singleton.starter._durable import (
-    DurableClient,
+    AnyDurableClient,
     InstanceAlreadyExistsError,
     RuntimeStatus,
-    raise_event,
-    read_runtime_status,
-    start_instance,
-    task_hub_of,
-    terminate_and_wait,
+    deliver_event,
+    hub_name,
+    read_status,
+    start_orchestration,
+    terminate_existing,
 )
 from singleton.starter._flights import Detached, Flights
 from singleton.starter._idempotency import (
@@ -70,7 +70,7 @@ DEFAULT_TERMINATE_WAIT = 10.0
 class _Request:
     """One caller's start request, validated."""
 
-    client: DurableClient
+    client: AnyDurableClient
     hub: str
     orchestrator: str
     instance_id: str
@@ -125,7 +125,7 @@ class SingletonStarter:
     @traced_start  # a span and the start metrics (singleton/_telemetry.py)
     async def start(
         self,
-        client: DurableClient,
+        client: AnyDurableClient,
         orchestrator: str,
         instance_id: str,
         client_input: Any = None,
@@ -163,7 +163,7 @@ class SingletonStarter:
         )
         request = _Request(
             client,
-            task_hub_of(client),
+            hub_name(client),
             orchestrator,
             instance_id,
             client_input,
@@ -301,40 +301,55 @@ class SingletonStarter:
 
     async def _decide(self, request: _Request, fence: int) -> StartResult:
         """Under the lease: one status read, then the policies decide."""
-        status = await read_runtime_status(request.client, request.instance_id)
+        status = await read_status(request.client, request.instance_id)
         if status is not None and status.is_active:
             return await self._on_active(request, status, fence)
         if status is not None and not request.policy.reuse.allows(status):
             logger.info("%r is %s; reuse policy refuses a new start", request.instance_id, status)
             return _result(Outcome.REUSE_REJECTED, request, status, fence)
-        return await self._start(request, status, fence)
+        return await self._start(request, status, fence, replacing=status)
 
     async def _on_active(self, request: _Request, status: RuntimeStatus, fence: int) -> StartResult:
         client, instance_id = request.client, request.instance_id
         if request.policy.conflict is ConflictPolicy.TERMINATE_EXISTING:
             reason = f"terminate-existing: replaced by a new start (fence {fence})"
-            await terminate_and_wait(client, instance_id, reason, timeout=self._terminate_wait)
-            return await self._start(request, status, fence)
+            ended = await terminate_existing(
+                client, instance_id, reason, timeout=self._terminate_wait
+            )
+            return await self._start(request, status, fence, replacing=ended)
         if request.event is not None:
-            await raise_event(client, instance_id, request.event.name, request.event.data)
+            await deliver_event(client, instance_id, request.event.name, request.event.data)
             logger.info("raised %r on %r (%s)", request.event.name, instance_id, status.value)
             return _result(Outcome.EVENT_RAISED, request, status, fence)
         logger.info("%r is already %s; not started", instance_id, status.value)
         return _result(_existing(request.policy), request, status, fence)
 
     async def _start(
-        self, request: _Request, status: RuntimeStatus | None, fence: int
+        self,
+        request: _Request,
+        status: RuntimeStatus | None,
+        fence: int,
+        *,
+        replacing: RuntimeStatus | None,
     ) -> StartResult:
+        """Start; ``replacing`` is the finished status the start may replace (``None``: no
+        instance): a gRPC start replaces that one and no other."""
         client, instance_id = request.client, request.instance_id
         try:
-            await start_instance(client, request.orchestrator, instance_id, request.client_input)
+            await start_orchestration(
+                client,
+                request.orchestrator,
+                instance_id,
+                request.client_input,
+                replacing=replacing,
+            )
         except InstanceAlreadyExistsError:
             # The host's own guard (overridableExistingInstanceStates) caught a start we
             # could not see: e.g. one made without this starter.
             return _result(_existing(request.policy), request, RuntimeStatus.RUNNING, fence)
         if request.event is not None:
             try:
-                await raise_event(client, instance_id, request.event.name, request.event.data)
+                await deliver_event(client, instance_id, request.event.name, request.event.data)
             except RaiseEventFailed as exc:
                 raise RaiseEventFailed(
                     f"{instance_id!r} was started (fence {fence}) but its event was not "
