@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(eq=False)
 class _Runtime:
+    settings: Settings
     starter: SingletonStarter
     leases: Leases
     redis: Redis | RedisCluster
@@ -57,7 +58,8 @@ def _build(settings: Settings) -> _Runtime:
     refuse_unsupported(policy, cluster=settings.redis.cluster)  # before building a client
     redis = create_redis_client(settings.redis)
     leases = Leases(redis, namespace=settings.key_prefix, policy=policy)
-    return _Runtime(starter=SingletonStarter(leases=leases), leases=leases, redis=redis)
+    starter = SingletonStarter(leases=leases, terminate_wait=settings.terminate_wait)
+    return _Runtime(settings=settings, starter=starter, leases=leases, redis=redis)
 
 
 def create_starter(settings: Settings) -> SingletonStarter:
@@ -95,6 +97,11 @@ async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, runtime: _Runtime)
             await runtime.aclose()
         except Exception as exc:  # shutting down: report, never raise into the loop's end
             logger.warning("closing the Redis client at loop shutdown failed: %r", exc)
+
+
+def default_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings the running loop's default starter was built from (read once)."""
+    return current_runtime(environ).settings
 
 
 def default_leases(environ: Mapping[str, str] | None = None) -> Leases:
