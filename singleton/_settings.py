@@ -23,7 +23,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
-from singleton._environ import parse_count, parse_seconds
+from singleton._environ import parse_bool, parse_count, parse_seconds
 from singleton._errors import ConfigurationError
 from singleton._redis import RedisSettings
 
@@ -83,3 +83,12 @@ class Settings:
                 environ, "SINGLETON_BUSY_RETRY_AFTER", DEFAULT_BUSY_RETRY_AFTER, minimum=1
             ),
         )
+
+
+EXAMPLES_SETTING = "SINGLETON_EXAMPLES"
+
+
+def examples_enabled(environ: Mapping[str, str]) -> bool:
+    """``SINGLETON_EXAMPLES`` (default false): whether this repository's function_app.py
+    registers the examples. A malformed value is a ConfigurationError naming it."""
+    return parse_bool(environ, EXAMPLES_SETTING)
