@@ -74,3 +74,15 @@ async def test_the_default_runtime_reads_them_once_and_hands_them_to_the_starter
         assert default_starter()._terminate_wait == 3.0
     finally:
         await close_default_starter()
+
+
+def test_the_example_local_settings_are_the_defaults() -> None:
+    import json
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "local.settings.example.json"
+    values = json.loads(example.read_text(encoding="utf-8"))["Values"]
+    knobs = {k: v for k, v in values.items() if k.startswith("SINGLETON_")}
+    assert {"SINGLETON_TERMINATE_WAIT", "SINGLETON_RETRY_AFTER"} <= set(knobs)
+
+    assert Settings.from_environ({**URL, **knobs}) == Settings.from_environ(URL)
