@@ -3,7 +3,18 @@
 The public API is what ``__all__`` lists; every ``_module`` is private. The HTTP starter's
 Functions blueprint lives in :mod:`singleton.functions.http`; ``@singleton`` (one invocation
 per scope at a time, for any function) in :mod:`singleton.functions.decorator`.
+
+Importing is as light as the layer: the errors, the settings and the lease are imported
+here; the starter (which talks to the Durable client over aiohttp) and ``@singleton``
+(which needs ``azure.functions``) on first use of one of their names (PEP 562). So
+``import singleton.lease`` imports nothing of ``azure`` or aiohttp.
 """
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata as _metadata
+from typing import TYPE_CHECKING, Any
 
 from singleton._errors import (
     ConfigurationError,
@@ -29,27 +40,67 @@ from singleton._errors import (
     TerminateTimedOut,
 )
 from singleton._redis import RedisSettings, create_redis_client
-from singleton._runtime import close_default_starter, create_starter, default_starter
 from singleton._settings import Settings
-from singleton.functions.decorator import current_lease, singleton
-from singleton.lease import Lease, LeasePolicy, Leases
-from singleton.starter import (
-    ConflictPolicy,
-    Event,
-    Outcome,
-    ReusePolicy,
-    RuntimeStatus,
-    SingletonStarter,
-    StartResult,
-    validate_instance_id,
-    validate_orchestrator_name,
-)
+from singleton.lease import HeldLease, Lease, LeasePolicy, Leases, force_release, list_leases
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these
+    from singleton._runtime import close_default_starter, create_starter, default_starter
+    from singleton.functions.decorator import current_lease, singleton
+    from singleton.starter import (
+        ConflictPolicy,
+        Event,
+        Outcome,
+        ReusePolicy,
+        RuntimeStatus,
+        SingletonStarter,
+        StartResult,
+        validate_instance_id,
+        validate_orchestrator_name,
+    )
+
+try:
+    __version__: str = _metadata.version("durable-singleton")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+#: The names imported on first use, by the module that defines them.
+_LAZY = {
+    "close_default_starter": "singleton._runtime",
+    "create_starter": "singleton._runtime",
+    "default_starter": "singleton._runtime",
+    "current_lease": "singleton.functions.decorator",
+    "singleton": "singleton.functions.decorator",
+    "ConflictPolicy": "singleton.starter",
+    "Event": "singleton.starter",
+    "Outcome": "singleton.starter",
+    "ReusePolicy": "singleton.starter",
+    "RuntimeStatus": "singleton.starter",
+    "SingletonStarter": "singleton.starter",
+    "StartResult": "singleton.starter",
+    "validate_instance_id": "singleton.starter",
+    "validate_orchestrator_name": "singleton.starter",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "ConfigurationError",
     "ConflictPolicy",
     "DurableError",
     "Event",
+    "HeldLease",
     "IdempotencyKeyReused",
     "IdempotencyRecordUnreadable",
     "IdempotentRequestInFlight",
@@ -84,6 +135,8 @@ __all__ = [
     "create_starter",
     "current_lease",
     "default_starter",
+    "force_release",
+    "list_leases",
     "singleton",
     "validate_instance_id",
     "validate_orchestrator_name",

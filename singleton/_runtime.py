@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(eq=False)
 class _Runtime:
+    settings: Settings
     starter: SingletonStarter
     leases: Leases
     redis: Redis | RedisCluster
@@ -63,8 +64,10 @@ def _build(settings: Settings) -> _Runtime:
         ttl=settings.idempotency_ttl,
         max_keys=settings.idempotency_max_keys_per_instance,
     )
-    starter = SingletonStarter(leases=leases, idempotency=idempotency)
-    return _Runtime(starter=starter, leases=leases, redis=redis)
+    starter = SingletonStarter(
+        leases=leases, idempotency=idempotency, terminate_wait=settings.terminate_wait
+    )
+    return _Runtime(settings=settings, starter=starter, leases=leases, redis=redis)
 
 
 def create_starter(settings: Settings) -> SingletonStarter:
@@ -102,6 +105,11 @@ async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, runtime: _Runtime)
             await runtime.aclose()
         except Exception as exc:  # shutting down: report, never raise into the loop's end
             logger.warning("closing the Redis client at loop shutdown failed: %r", exc)
+
+
+def default_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings the running loop's default starter was built from (read once)."""
+    return current_runtime(environ).settings
 
 
 def default_leases(environ: Mapping[str, str] | None = None) -> Leases:

@@ -2,6 +2,19 @@
 
 Every setting is documented in the README's settings table. Parsing is strict: a malformed
 value raises :class:`ConfigurationError` naming the setting, never a silent default.
+
+=============================  =========  ===================================================
+``REDIS_URL`` (and ``REDIS_*``)  —        the lease store (:class:`RedisSettings`)
+``SINGLETON_LEASE_TTL``        15         seconds a lease lives unless renewed
+``SINGLETON_LEASE_WAIT``       5          seconds a start waits for a busy instance ID's lease
+``SINGLETON_KEY_PREFIX``       durable-   the namespace of every key in Redis
+                               singleton
+``SINGLETON_MIN_REPLICAS``     0          replicas that must acknowledge a lease (WAIT)
+``SINGLETON_MAX_BODY_BYTES``   1048576    the largest start body the HTTP starter reads (413)
+``SINGLETON_TERMINATE_WAIT``   10         seconds terminate-existing waits for the old instance
+``SINGLETON_RETRY_AFTER``      5          ``Retry-After`` of the HTTP 503 answers
+``SINGLETON_BUSY_RETRY_AFTER``  1         ``Retry-After`` of the HTTP 409 "in progress" answers
+=============================  =========  ===================================================
 """
 
 from __future__ import annotations
@@ -10,9 +23,15 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
-from singleton._environ import parse_count, parse_seconds
+from singleton._environ import parse_bool, parse_count, parse_seconds
 from singleton._errors import ConfigurationError
 from singleton._redis import RedisSettings
+
+#: The defaults of the knobs beside the lease's, for code that answers without a Settings.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_TERMINATE_WAIT = 10.0
+DEFAULT_RETRY_AFTER = 5
+DEFAULT_BUSY_RETRY_AFTER = 1
 
 # Braces would break the Redis Cluster hash tag; whitespace is never intended.
 _KEY_PREFIX = re.compile(r"[^\s{}]{1,64}")
@@ -20,16 +39,26 @@ _KEY_PREFIX = re.compile(r"[^\s{}]{1,64}")
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Everything the starter needs, from app settings."""
+    """Everything the starter and its HTTP answers need, from app settings."""
 
     redis: RedisSettings
     lease_ttl: float = 15.0
     lease_wait: float = 5.0
     key_prefix: str = "durable-singleton"
     min_replicas: int = 0
-    # Idempotency-Key records (singleton/starter/_idempotency.py).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """The largest start body (bytes) the HTTP starter reads; longer is a 413."""
+    terminate_wait: float = DEFAULT_TERMINATE_WAIT
+    """Seconds ``terminate-existing`` waits for the old instance to report Terminated (504)."""
+    retry_after: int = DEFAULT_RETRY_AFTER
+    """``Retry-After`` seconds of the 503 answers (Redis failing, a lease lost mid-start)."""
+    busy_retry_after: int = DEFAULT_BUSY_RETRY_AFTER
+    """``Retry-After`` seconds of the 409 answers that a moment cures (another start of the
+    ID in progress, the Idempotency-Key's first request still in flight)."""
     idempotency_ttl: float = 24 * 3600.0
+    """Seconds an Idempotency-Key's answer is replayed (singleton/starter/_idempotency.py)."""
     idempotency_max_keys_per_instance: int = 100
+    """Idempotency-Key records one instance ID keeps; at the bound the oldest is dropped."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -45,6 +74,18 @@ class Settings:
             lease_wait=parse_seconds(environ, "SINGLETON_LEASE_WAIT", cls.lease_wait, minimum=0),
             key_prefix=key_prefix,
             min_replicas=parse_count(environ, "SINGLETON_MIN_REPLICAS", 0, minimum=0),
+            max_body_bytes=parse_count(
+                environ, "SINGLETON_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1
+            ),
+            terminate_wait=parse_seconds(
+                environ, "SINGLETON_TERMINATE_WAIT", DEFAULT_TERMINATE_WAIT, minimum=0.1
+            ),
+            retry_after=parse_count(
+                environ, "SINGLETON_RETRY_AFTER", DEFAULT_RETRY_AFTER, minimum=1
+            ),
+            busy_retry_after=parse_count(
+                environ, "SINGLETON_BUSY_RETRY_AFTER", DEFAULT_BUSY_RETRY_AFTER, minimum=1
+            ),
             # Idempotency-Key records: how long an answer is replayed, how many an ID keeps.
             idempotency_ttl=parse_seconds(
                 environ, "SINGLETON_IDEMPOTENCY_TTL", cls.idempotency_ttl, minimum=1
@@ -56,3 +97,12 @@ class Settings:
                 minimum=1,
             ),
         )
+
+
+EXAMPLES_SETTING = "SINGLETON_EXAMPLES"
+
+
+def examples_enabled(environ: Mapping[str, str]) -> bool:
+    """``SINGLETON_EXAMPLES`` (default false): whether this repository's function_app.py
+    registers the examples. A malformed value is a ConfigurationError naming it."""
+    return parse_bool(environ, EXAMPLES_SETTING)

@@ -10,9 +10,10 @@ DELETE ``?name=<hub>/<instanceId>``      200 ``{"name", "released": true}``: del
                                          400 without ``name``
 =======================================  ==================================================
 
-Redis failing is a 503, a missing setting a 500 (``application/problem+json``). The name is a
-query parameter because lease names hold a ``/`` (task hub, then instance ID). The
-routes are not under ``admin/``, which the Functions host reserves for itself.
+Redis failing is a 503 (``Retry-After``: ``SINGLETON_RETRY_AFTER``), a missing setting a 500
+(``application/problem+json``). The name is a query parameter because lease names hold a
+``/`` (task hub, then instance ID). The routes are not under ``admin/``, which the Functions
+host reserves for itself.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from collections.abc import Callable
 import azure.functions as func
 
 from singleton._errors import ConfigurationError, LeaseUnavailable
-from singleton._runtime import default_leases
-from singleton.functions.http import misconfigured, problem, retry_later
+from singleton._runtime import default_leases, default_settings
+from singleton._settings import DEFAULT_RETRY_AFTER
+from singleton.functions.http import misconfigured, problem
 from singleton.lease import Leases
 from singleton.lease._admin import force_release, list_leases
 
@@ -63,10 +65,16 @@ async def handle_leases_request(
         return misconfigured(exc, what="singleton admin endpoint", consequence="nothing changed")
     except LeaseUnavailable as exc:
         logger.warning("singleton admin endpoint: %s", exc)
-        return retry_later(
+        # The default leases were built from the settings, so they are at hand (read once).
+        retry_after = (
+            default_settings().retry_after if leases is default_leases else DEFAULT_RETRY_AFTER
+        )
+        return problem(
+            503,
             "lease-unavailable",
             "The singleton lease store is unavailable",
             "Redis failed or could not be reached; retry later",
+            headers={"Retry-After": str(retry_after)},
         )
     return _json(
         {

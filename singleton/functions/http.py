@@ -1,15 +1,25 @@
 """The Azure Functions HTTP adapter: translates requests and outcomes, nothing more.
 
-``POST /api/orchestrators/{functionName}/{instanceId}`` with a JSON body (or none) as the
-orchestration input. Query parameters ``conflict`` (fail | use-existing | terminate-existing),
-``reuse`` (allow | failed-only | reject) and ``event`` (event-with-start: the body is the
-event's data), header ``Idempotency-Key``. Every answer but 200/202 is
+Mount it in your app with :func:`starter_blueprint` (your route, function name and auth
+level; optionally only some orchestrators), or write your own HTTP function that calls
+:func:`handle_start_request`::
+
+    app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+    app.register_functions(starter_blueprint(route="start/{functionName}/{instanceId}",
+                                             name="HttpStart"))
+
+``POST /api/orchestrators/{functionName}/{instanceId}`` (the default route) with a JSON body
+(or none) as the orchestration input. Query parameters ``conflict`` (fail | use-existing |
+terminate-existing), ``reuse`` (allow | failed-only | reject) and ``event`` (event-with-start:
+the body is the event's data), header ``Idempotency-Key``. Every answer but 200/202 is
 ``application/problem+json`` (RFC 9457):
 
 =====  ==============================================================================
 202    started: the Durable check-status response, plus ``X-Singleton-Fence``
 200    use-existing, or the event was raised on the active instance: its check-status
        payload and ``runtimeStatus``
+404    the starter was mounted with ``orchestrators=`` and the route names another one
+       (nothing read, nothing started)
 400    invalid instance ID / orchestrator name / option, a body that is not strict JSON (or
        nests deeper than 64, or holds an oversized number), or the host refused the start
 409    an active instance holds the ID (``Location`` = its status URL); the reuse policy
@@ -19,9 +29,10 @@ event's data), header ``Idempotency-Key``. Every answer but 200/202 is
 422    the Idempotency-Key was used for a different request
 500    the app settings are missing or malformed (nothing started)
 502    the Durable host failed (nothing started twice)
-503    Redis unreachable or failing, ``Retry-After`` set (nothing started); or the lease
-       was lost mid-start (outcome unknown, a retry starts at most once); or another
-       version recorded the Idempotency-Key (a rolling deploy; nothing started)
+503    Redis unreachable or failing, ``Retry-After`` (``SINGLETON_RETRY_AFTER``) set
+       (nothing started); or the lease was lost mid-start (outcome unknown, a retry
+       starts at most once); or another version recorded the Idempotency-Key (a
+       rolling deploy; nothing started)
 504    terminate-existing: the old instance never reported Terminated (nothing started)
 =====  ==============================================================================
 
@@ -31,11 +42,11 @@ No answer carries an internal address: 5xx details are generic, the cause goes t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import azure.durable_functions as df
@@ -55,19 +66,27 @@ from singleton._errors import (
     StartRejected,
     TerminateTimedOut,
 )
-from singleton._runtime import default_starter
-from singleton.functions._body import (
-    BodyTooLargeError,
-    InvalidBodyError,
-    max_body_bytes,
-    parse_body,
+from singleton._runtime import default_settings, default_starter
+from singleton._settings import (
+    DEFAULT_BUSY_RETRY_AFTER,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_RETRY_AFTER,
+    Settings,
 )
-from singleton.starter import Event, Outcome, SingletonStarter, StartResult
+from singleton.functions._body import BodyTooLargeError, InvalidBodyError, parse_body
+from singleton.starter import (
+    Event,
+    Outcome,
+    SingletonStarter,
+    StartResult,
+    validate_orchestrator_name,
+)
 from singleton.starter._durable import DurableClient
 
 logger = logging.getLogger(__name__)
 
 START_ROUTE = "orchestrators/{functionName}/{instanceId}"
+START_FUNCTION_NAME = "StartSingleton"
 FENCE_HEADER = "X-Singleton-Fence"
 REPLAYED_HEADER = "Idempotent-Replayed"
 RETRY_AFTER_SECONDS = 5
@@ -100,13 +119,13 @@ def problem(
     )
 
 
-def read_input(req: func.HttpRequest) -> Any:
+def read_input(req: func.HttpRequest, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
     """The orchestration input: the strict-JSON body, or ``None`` for an empty body.
 
-    Raises :class:`InvalidBodyError` (400) or :class:`BodyTooLargeError` (413) before anything
-    is started; ConfigurationError (500) when ``SINGLETON_MAX_BODY_BYTES`` is malformed.
+    Raises :class:`InvalidBodyError` (400) or :class:`BodyTooLargeError` (413, longer than
+    ``max_bytes``) before anything is started.
     """
-    return parse_body(req.get_body(), max_bytes=max_body_bytes(os.environ))
+    return parse_body(req.get_body(), max_bytes=max_bytes)
 
 
 def invalid_body(exc: InvalidBodyError) -> func.HttpResponse:
@@ -153,17 +172,90 @@ def retry_later(slug: str, title: str, detail: str, **extensions: Any) -> func.H
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Knobs:
+    """The settings an answer needs beside the starter's."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    retry_after: int = DEFAULT_RETRY_AFTER
+    busy_retry_after: int = DEFAULT_BUSY_RETRY_AFTER
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Knobs:
+        return cls(settings.max_body_bytes, settings.retry_after, settings.busy_retry_after)
+
+
+def _names(orchestrators: Iterable[str] | None) -> tuple[str, ...] | None:
+    """``orchestrators`` validated (``None`` allows any)."""
+    if orchestrators is None:
+        return None
+    if isinstance(orchestrators, str):
+        raise TypeError(
+            f"orchestrators must be a collection of names, not one string: [{orchestrators!r}]?"
+        )
+    names = tuple(validate_orchestrator_name(name) for name in orchestrators)
+    if not names:
+        raise ValueError("orchestrators is empty: the starter could start nothing")
+    return names
+
+
 async def handle_start_request(
     req: func.HttpRequest,
     client: df.DurableOrchestrationClient,
     starter: Callable[[], SingletonStarter] = default_starter,
+    *,
+    settings: Callable[[], Settings] | None = None,
+    orchestrators: Iterable[str] | None = None,
 ) -> func.HttpResponse:
-    """Answer one start request; ``starter`` supplies the process's starter."""
-    orchestrator = req.route_params.get("functionName", "")
+    """Answer one start request: start ``functionName`` as instance ``instanceId`` (the
+    request's route parameters) exactly once, and translate the outcome into HTTP.
+
+    For your own HTTP function (a route, a name, a check of your own before the start)::
+
+        @app.route(route="jobs/{functionName}/{instanceId}", methods=["POST"])
+        @app.durable_client_input(client_name="client")
+        async def start_job(req: func.HttpRequest, client) -> func.HttpResponse:
+            return await handle_start_request(req, client)
+
+    Args:
+        req: the request. Its route must carry ``{instanceId}``, and ``{functionName}``
+            unless ``orchestrators`` names exactly one orchestrator (that one is started).
+            The body (strict JSON, or empty for ``None``) is the orchestration input, or the
+            event's data with ``?event=``; query ``conflict``, ``reuse``; header
+            ``Idempotency-Key``.
+        client: the ``durable_client_input`` binding's client.
+        starter: supplies the starter; by default the process's, from the app settings.
+        settings: supplies the body limit and the ``Retry-After`` values. By default the
+            default starter's settings when ``starter`` is the default (read once), else
+            the defaults of :class:`~singleton.Settings`.
+        orchestrators: when given, only these orchestrators (case-insensitive) are started;
+            any other name is a 404 problem answer, before the body is read.
+
+    Returns the answer; every error is a ``application/problem+json`` answer (the table in
+    this module's documentation), never an exception.
+    """
+    names = _names(orchestrators)
+    orchestrator = req.route_params.get("functionName")
+    if orchestrator is None and names is not None and len(names) == 1:
+        orchestrator = names[0]  # a route for one orchestrator need not name it
+    orchestrator = orchestrator or ""
     instance_id = req.route_params.get("instanceId", "")
     event_name = req.params.get("event")
+    # The host's function names are case-insensitive, so is the list.
+    if names is not None and orchestrator.casefold() not in {n.casefold() for n in names}:
+        return problem(
+            404,
+            "unknown-orchestrator",
+            "This starter does not start that orchestrator",
+            f"orchestrator {orchestrator!r} is not started here; nothing was started",
+        )
+    knobs = _Knobs()
     try:
-        body = read_input(req)
+        if settings is not None:
+            knobs = _Knobs.of(settings())
+        elif starter is default_starter:
+            knobs = _Knobs.of(default_settings())
+        body = read_input(req, max_bytes=knobs.max_body_bytes)
         event = None if event_name is None else Event(event_name, body)
         result = await starter().start(
             client,
@@ -189,10 +281,12 @@ async def handle_start_request(
             "idempotent-request-in-flight",
             "The first request with this Idempotency-Key is still in flight",
             str(exc),
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(knobs.busy_retry_after)},
         )
     except IdempotencyRecordUnreadable as exc:
-        return retry_later(
+        logger.warning("Idempotency-Key record of %r unreadable: %s", instance_id, exc)
+        return _unavailable(
+            knobs,
             "idempotency-record-unreadable",
             "Another version recorded this Idempotency-Key",
             str(exc),
@@ -201,14 +295,16 @@ async def handle_start_request(
         return misconfigured(exc)
     except LeaseUnavailable as exc:
         logger.warning("no lease for %r, nothing started: %s", instance_id, exc)
-        return retry_later(
+        return _unavailable(
+            knobs,
             "lease-unavailable",
             "The singleton lease store is unavailable",
             "Redis could not be reached or failed; nothing was started, retry later",
         )
     except LeaseLost as exc:
         logger.error("lease on %r lost mid-start: %s", instance_id, exc)
-        return retry_later(
+        return _unavailable(
+            knobs,
             "lease-lost",
             "The singleton lease was lost during the start",
             "the lease could not be renewed; whether the instance started is unknown: "
@@ -228,7 +324,12 @@ async def handle_start_request(
             "the Durable host failed (the function's log says why); "
             "a retry starts the instance at most once",
         )
-    return _answer(req, client, result, event_name)
+    return _answer(req, client, result, event_name, knobs)
+
+
+def _unavailable(knobs: _Knobs, slug: str, title: str, detail: str) -> func.HttpResponse:
+    """503 with the configured ``Retry-After``; ``detail`` is generic (the cause is logged)."""
+    return problem(503, slug, title, detail, headers={"Retry-After": str(knobs.retry_after)})
 
 
 def _idempotency_key(req: func.HttpRequest) -> str | None:
@@ -244,7 +345,11 @@ def _idempotency_key(req: func.HttpRequest) -> str | None:
 
 
 def _answer(
-    req: func.HttpRequest, client: DurableClient, result: StartResult, event_name: str | None
+    req: func.HttpRequest,
+    client: DurableClient,
+    result: StartResult,
+    event_name: str | None,
+    knobs: _Knobs,
 ) -> func.HttpResponse:
     headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
     if result.fence is not None:
@@ -308,22 +413,78 @@ def _answer(
         "Another start of this instance ID is in progress",
         f"another caller held the lease on {result.instance_id!r} past the wait; "
         "nothing was started",
-        headers={**headers, "Retry-After": "1"},
+        headers={**headers, "Retry-After": str(knobs.busy_retry_after)},
         instanceId=result.instance_id,
         statusQueryGetUri=status_uri,
     )
 
 
-blueprint = df.Blueprint()
+def starter_blueprint(
+    *,
+    route: str = START_ROUTE,
+    name: str = START_FUNCTION_NAME,
+    auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION,
+    orchestrators: Iterable[str] | None = None,
+    settings: Callable[[], Settings] | None = None,
+) -> df.Blueprint:
+    """A Blueprint with one HTTP starter; mount it with ``app.register_functions(...)``.
+
+    Args:
+        route: the route (under the host's ``routePrefix``, ``api`` by default). It must
+            hold ``{instanceId}``, and ``{functionName}`` unless ``orchestrators`` names
+            exactly one orchestrator (then that one is started).
+        name: the function's name in the app (unique per app; e.g. ``"HttpStart"``).
+        auth_level: ``function`` by default (a function or host key is needed on Azure).
+        orchestrators: only these may be started (case-insensitive); another name in the
+            route is answered 404 ``unknown-orchestrator`` and nothing is started.
+        settings: as for :func:`handle_start_request` (default: the app settings).
+
+    Two starters (different names and routes) can be mounted in one app. Raises
+    ``ValueError`` or :class:`~singleton.InvalidOrchestratorName` at import time for a
+    route or ``orchestrators`` that could not work.
+    """
+    return _starter(route, name, auth_level, orchestrators, settings)[0]
 
 
-@blueprint.function_name("StartSingleton")
-@blueprint.route(
-    route=START_ROUTE, methods=[func.HttpMethod.POST], auth_level=func.AuthLevel.FUNCTION
+def _has_parameter(route: str, name: str) -> bool:
+    """Whether the route template declares ``{name}`` (with or without a constraint)."""
+    return re.search(r"\{" + name + r"[:=?}]", route) is not None
+
+
+def _starter(
+    route: str,
+    name: str,
+    auth_level: func.AuthLevel | str,
+    orchestrators: Iterable[str] | None,
+    settings: Callable[[], Settings] | None,
+) -> tuple[df.Blueprint, Any]:
+    """The blueprint and its function builder (the module's default ``start_singleton``)."""
+    names = _names(orchestrators)  # refuse a bad list now, not per request
+    if not _has_parameter(route, "instanceId"):
+        raise ValueError(f"the starter's route must hold {{instanceId}}: {route!r}")
+    if not _has_parameter(route, "functionName") and (names is None or len(names) != 1):
+        raise ValueError(
+            f"the starter's route {route!r} has no {{functionName}}: "
+            "name the one orchestrator it starts with orchestrators=[...]"
+        )
+    if not name or not name.isidentifier():
+        raise ValueError(f"the starter's function name must be an identifier, got {name!r}")
+    blueprint = df.Blueprint()
+
+    @blueprint.function_name(name)
+    @blueprint.route(route=route, methods=[func.HttpMethod.POST], auth_level=auth_level)
+    @blueprint.durable_client_input(client_name="client")
+    async def start_singleton(
+        req: func.HttpRequest, client: df.DurableOrchestrationClient
+    ) -> func.HttpResponse:
+        """HTTP starter: start the orchestration as a singleton."""
+        return await handle_start_request(req, client, settings=settings, orchestrators=names)
+
+    return blueprint, start_singleton
+
+
+#: The default starter: ``StartSingleton`` at ``orchestrators/{functionName}/{instanceId}``,
+#: function auth level, any orchestrator (``starter_blueprint()``'s result).
+blueprint, start_singleton = _starter(
+    START_ROUTE, START_FUNCTION_NAME, func.AuthLevel.FUNCTION, None, None
 )
-@blueprint.durable_client_input(client_name="client")
-async def start_singleton(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
-    """HTTP starter: start the orchestration as a singleton."""
-    return await handle_start_request(req, client)

@@ -10,9 +10,21 @@ decorator are built on it. Each file holds one part of the mechanism:
 * ``_policy.py``  — TTL, wait, renewal: ``LeasePolicy`` and the duration helpers
 * ``_renewal.py`` — background renewal of a long hold
 * ``_wakeups.py`` — pub/sub push wake-ups of waiters
+* ``_admin.py``   — operators' view: ``list_leases`` and ``force_release``
 """
 
+from singleton.lease._admin import HeldLease, force_release, list_leases
 from singleton.lease._leases import FollowHold, Lease, LeaseHold, Leases, Settled
 from singleton.lease._policy import LeasePolicy
 
-__all__ = ["FollowHold", "Lease", "LeaseHold", "LeasePolicy", "Leases", "Settled"]
+__all__ = [
+    "FollowHold",
+    "HeldLease",
+    "Lease",
+    "LeaseHold",
+    "LeasePolicy",
+    "Leases",
+    "Settled",
+    "force_release",
+    "list_leases",
+]

@@ -29,10 +29,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeAlias, cast
 
-import aiohttp
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential,
 )
@@ -116,13 +115,22 @@ class InstanceAlreadyExistsError(Exception):
     """The host's own duplicate guard refused the start (internal signal, never escapes)."""
 
 
+def _is_connection_error(exc: BaseException) -> bool:
+    """A dropped connection or a time-out. aiohttp is not imported for this (importing the
+    starter stays light): an aiohttp error exists only once the client has imported it."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return True
+    aiohttp = sys.modules.get("aiohttp")
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientConnectionError)
+
+
 #: How a status read is retried when the *connection* failed (the client recycles its
 #: session after a connection error, so the next try usually succeeds). The host's own
 #: error answers are not retried: they are answers.
 STATUS_READ_RETRY = AsyncRetrying(
     stop=stop_after_attempt(3),
     wait=wait_exponential(multiplier=0.05, max=0.5),
-    retry=retry_if_exception_type((aiohttp.ClientConnectionError, asyncio.TimeoutError)),
+    retry=retry_if_exception(_is_connection_error),
     reraise=True,
 )
 

@@ -32,7 +32,10 @@ def start_devhost(*arguments: str, **environ: str) -> subprocess.Popen[str]:
         [*devhost_command(*arguments)],
         cwd=ROOT,
         # ResourceWarnings are silent by default: show every one, so a leak is seen.
-        env=child_environment(PYTHONWARNINGS="always::ResourceWarning", **environ),
+        # The repository's app with its examples (AwaitApproval), as ./dev run serves it.
+        env=child_environment(
+            PYTHONWARNINGS="always::ResourceWarning", SINGLETON_EXAMPLES="true", **environ
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

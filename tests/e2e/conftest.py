@@ -33,6 +33,8 @@ async def devhost(
     closed around each test: every host gets a starter for its own settings.
     """
     monkeypatch.setenv("REDIS_URL", redis_server.url)
+    # The examples (orchestrations, BuildReport) are registered only when asked for.
+    monkeypatch.setenv("SINGLETON_EXAMPLES", "true")
     await close_default_starter()
 
     def start(

@@ -217,6 +217,7 @@ async def devhost_on(
 ) -> AsyncIterator[RunningDevHost]:
     """function_app.py on the devhost, its starter on ``redis_url`` with ``settings``."""
     monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SINGLETON_EXAMPLES", "true")  # the faults start AwaitApproval
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     await close_default_starter()

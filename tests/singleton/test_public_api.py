@@ -20,6 +20,7 @@ PUBLIC = {
     "InvalidInstanceId",
     "InvalidOrchestratorName",
     "InvalidScope",
+    "HeldLease",
     "Lease",
     "LeaseBusy",
     "LeaseError",
@@ -43,6 +44,8 @@ PUBLIC = {
     "create_starter",
     "current_lease",
     "default_starter",
+    "force_release",
+    "list_leases",
     "singleton",
     "validate_instance_id",
     "validate_orchestrator_name",
@@ -66,3 +69,11 @@ def test_every_error_is_a_singleton_error() -> None:
     ]
     for error in errors:
         assert issubclass(error, singleton.SingletonError), error
+
+
+def test_the_operators_functions_have_a_public_home() -> None:
+    from singleton.lease import _admin
+
+    assert singleton.list_leases is _admin.list_leases
+    assert singleton.force_release is _admin.force_release
+    assert singleton.HeldLease is _admin.HeldLease

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from devhost._errors import DevHostError
@@ -71,12 +72,26 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def version_line() -> str:
+    """``devhost X (durable-singleton Y)``, from the installed distributions' metadata."""
+    versions = []
+    for distribution in ("durable-singleton-devhost", "durable-singleton"):
+        try:
+            versions.append(metadata.version(distribution))
+        except metadata.PackageNotFoundError:  # a source tree that was never installed
+            versions.append("0+unknown")
+    return f"devhost {versions[0]} (durable-singleton {versions[1]})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devhost",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=version_line(), help="print the versions and exit"
     )
     parser.add_argument(
         "--port",
