@@ -168,11 +168,6 @@ def without_azure() -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="singleton/__init__.py imports @singleton (azure.functions) eagerly; the light "
-    "imports of h15-package make this pass: then remove this mark",
-)
 def test_the_starter_and_the_lease_import_without_the_functions_packages(
     without_azure: str,
 ) -> None:
