@@ -83,6 +83,10 @@ def pin_apart(server_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["devhost"]:
+        from bench.devhost import main as devhost_main
+
+        return devhost_main(argv[1:])
     if argv[:1] == ["starter"]:
         from bench.starter._run import main as starter_main
 

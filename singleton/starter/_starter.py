@@ -88,7 +88,9 @@ class _Request:
         policy = self.policy
         event_data = None if self.event is None else self.event.data
         return fingerprint(
-            self.orchestrator,
+            # The host matches orchestrator names ignoring case (the extension's FunctionName):
+            # "Monitor" and "monitor" start the same function, so they are the same request.
+            self.orchestrator.casefold(),
             self.instance_id,
             self.client_input,
             policy.conflict.value,

@@ -125,3 +125,24 @@ async def test_problem_bodies_of_the_new_answers_are_rfc_9457(
         starter=lambda: starter,
     )
     problem_of(response)
+
+
+async def test_idempotency_key_treats_orchestrator_names_as_the_host_does_ignoring_case(
+    durable: DurableHost, starter: SingletonStarter
+) -> None:
+    headers = {"Idempotency-Key": "case"}
+    first = await handle_start_request(
+        post(WAIT_FOR_FINISH, "ik-case", b"1", headers=headers),
+        durable.client(),
+        starter=lambda: starter,
+    )
+    # The host runs the same orchestrator for either spelling: the same request, replayed.
+    again = await handle_start_request(
+        post(WAIT_FOR_FINISH.upper(), "ik-case", b"1", headers=headers),
+        durable.client(),
+        starter=lambda: starter,
+    )
+
+    assert first.status_code == again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert durable.started("ik-case") == 1

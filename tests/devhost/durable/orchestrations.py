@@ -33,6 +33,8 @@ BUFFERED_EVENT = "buffered_event"
 ASYNC_ACTIVITY = "async_activity_caller"
 REWINDABLE = "rewindable"
 REWINDABLE_PARENT = "rewindable_parent"
+LONG_THEN_WAIT = "long_then_wait"
+SHOUTING = "shouting_sequence"
 
 HELLO = "say_hello"
 ASYNC_HELLO = "say_hello_async"
@@ -187,6 +189,21 @@ def build_functions() -> list[func.Function]:
                 REWINDABLE, settings, instance_id=f"{context.instance_id}-child"
             )
         )
+
+    @app.orchestration_trigger(context_name="context")
+    def long_then_wait(context: Context) -> Orchestration:
+        # ``steps`` activities one after another (four history events each), then an event.
+        greetings = []
+        for step in range(int(context.get_input()["steps"])):
+            greetings.append((yield context.call_activity(HELLO, str(step))))
+        context.set_custom_status("waiting")
+        last = yield context.wait_for_external_event("go")
+        return {"count": len(greetings), "first": greetings[0], "last": greetings[-1], "go": last}
+
+    @app.orchestration_trigger(context_name="context")
+    def shouting_sequence(context: Context) -> Orchestration:
+        # The activity by another spelling of its name: the host matches names ignoring case.
+        return (yield context.call_activity(HELLO.upper(), "case"))
 
     @app.activity_trigger(input_name="name")
     def say_hello(name: str) -> str:

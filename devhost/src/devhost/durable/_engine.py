@@ -393,6 +393,8 @@ class Engine:
         orchestrator = self._registry.orchestrators.get(state.name)
         if delivered["EventType"] == EventType.EXECUTION_STARTED:
             state.history = []
+            state.played = 0
+            state.played_json = []
             state.status = RuntimeStatus.RUNNING
         decisions: list[HistoryEvent] = []
         state.history.append(event(EventType.ORCHESTRATOR_STARTED, now))
@@ -406,19 +408,29 @@ class Engine:
             orchestrator.handle,
             instance_id=state.instance_id,
             history=state.history,
+            played_json=state.played_history_json(),
             input_json=orchestrator_input(state.input),
             parent_instance_id=state.parent_instance_id,
         )
         state.custom_status = (
             None if result.custom_status is None else json.dumps(result.custom_status)
         )
-        leaves = list(leaf_actions(result.actions))
-        already = sum(1 for _ in leaf_actions(result.actions[: state.actions_seen]))
+        if state.timer_positions or state.leaves_seen < 0:
+            # A timer's ``isCanceled`` can change in any later episode: read every leaf.
+            first = 0
+            leaves = list(leaf_actions(result.actions))
+            already = sum(1 for _ in leaf_actions(result.actions[: state.actions_seen]))
+        else:
+            # Replay schema V2 only appends actions: those after the ones seen are the new
+            # ones, so an episode's cost does not grow with the actions before it.
+            first = already = state.leaves_seen
+            leaves = list(leaf_actions(result.actions[state.actions_seen :]))
         state.actions_seen = max(state.actions_seen, len(result.actions))
+        state.leaves_seen = first + len(leaves)
         continue_as_new_input: str | None = None
         continued = False
         unsupported: str | None = None
-        for position, action in enumerate(leaves):
+        for position, action in enumerate(leaves, start=first):
             if position < already:
                 continue
             kind = action.get("actionType")
@@ -432,7 +444,7 @@ class Engine:
                 unsupported = _UNSUPPORTED[int(kind)]
             else:
                 self._schedule(state, action, position, decisions, work, now)
-        self._cancel_abandoned_timers(state, leaves, work)
+        self._cancel_abandoned_timers(state, first, leaves, work)
         state.history.extend(decisions)
         if unsupported is not None and result.error is None:
             result.error = (
@@ -460,8 +472,12 @@ class Engine:
 
     def _close_episode(self, state: InstanceState, now: datetime) -> None:
         state.history.append(event(EventType.ORCHESTRATOR_COMPLETED, now))
-        for past in state.history:
-            past["IsPlayed"] = True
+        # The next episode replays this one: its events are played from now on. They are
+        # replaced, never changed in place (stores share history events with their copies).
+        history = state.history
+        for position in range(state.played, len(history)):
+            history[position] = {**history[position], "IsPlayed": True}
+        state.played = len(history)
         state.last_updated_time = format_timestamp(now)
 
     def _retry_bookkeeping(
@@ -590,11 +606,13 @@ class Engine:
         work.children.append((child, name, payload, task_id))
 
     def _cancel_abandoned_timers(
-        self, state: InstanceState, leaves: list[dict[str, Any]], work: _EpisodeWork
+        self, state: InstanceState, first: int, leaves: list[dict[str, Any]], work: _EpisodeWork
     ) -> None:
-        # A timer the orchestrator cancelled (task_any lost) need not fire.
+        """A timer the orchestrator cancelled (task_any lost) need not fire; ``leaves`` are
+        the episode's leaf actions from position ``first`` on."""
         for position, task_id in state.timer_positions.items():
-            cancelled = position < len(leaves) and leaves[position].get("isCanceled")
+            index = position - first
+            cancelled = 0 <= index < len(leaves) and leaves[index].get("isCanceled")
             if cancelled and state.timers.pop(task_id, None) is not None:
                 work.cancelled_timers.append(task_id)
 
@@ -658,6 +676,7 @@ class Engine:
         state.execution_id = uuid.uuid4().hex
         state.next_sequence = 0
         state.actions_seen = 0
+        state.leaves_seen = 0
         state.timers.clear()
         state.timer_positions.clear()
         state.activities.clear()

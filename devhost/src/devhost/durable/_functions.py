@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import azure.functions as func
 
@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
 ENTITY_TRIGGER = "entityTrigger"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,45 @@ class Orchestrator:
     handle: Callable[[str], str]
 
 
+class FunctionNames(Generic[_T]):
+    """Functions by name, looked up ignoring case as the host does: the extension's
+    ``FunctionName`` compares and hashes with ``StringComparison.OrdinalIgnoreCase``, so
+    ``start_new("MONITOR")`` runs ``monitor``. Iterating gives the registered spellings."""
+
+    def __init__(self) -> None:
+        self._by_folded: dict[str, tuple[str, _T]] = {}
+
+    def add(self, name: str, value: _T) -> None:
+        self._by_folded[name.casefold()] = (name, value)
+
+    def registered(self, name: str) -> str | None:
+        """The registered spelling of ``name``, or None when no function has it."""
+        found = self._by_folded.get(name.casefold())
+        return None if found is None else found[0]
+
+    def get(self, name: str) -> _T | None:
+        found = self._by_folded.get(name.casefold())
+        return None if found is None else found[1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.casefold() in self._by_folded
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._by_folded.values())
+
+    def __len__(self) -> int:
+        return len(self._by_folded)
+
+    def values(self) -> list[_T]:
+        return [value for _, value in self._by_folded.values()]
+
+
 class FunctionRegistry:
     """Orchestrators and activities from ``app.get_functions()`` (which the caller calls once)."""
 
     def __init__(self, functions: Iterable[func.Function]) -> None:
-        self.orchestrators: dict[str, Orchestrator] = {}
-        self.activities: dict[str, Activity] = {}
+        self.orchestrators: FunctionNames[Orchestrator] = FunctionNames()
+        self.activities: FunctionNames[Activity] = FunctionNames()
         for function in functions:
             trigger = function.get_trigger()
             if trigger is None:
@@ -45,15 +80,18 @@ class FunctionRegistry:
             if binding_type == ORCHESTRATION_TRIGGER:
                 # The trigger's own ``orchestration=`` name wins, as in the extension.
                 name = str(getattr(trigger, "orchestration", None) or name)
-                self.orchestrators[name] = Orchestrator(name, function.get_user_function())
+                self.orchestrators.add(name, Orchestrator(name, function.get_user_function()))
             elif binding_type == ACTIVITY_TRIGGER:
                 name = str(getattr(trigger, "activity", None) or name)
                 user_function = function.get_user_function()
-                self.activities[name] = Activity(
+                self.activities.add(
                     name,
-                    user_function,
-                    str(trigger.name),
-                    str(getattr(user_function, "__name__", name)),
+                    Activity(
+                        name,
+                        user_function,
+                        str(trigger.name),
+                        str(getattr(user_function, "__name__", name)),
+                    ),
                 )
             elif binding_type == ENTITY_TRIGGER:
                 logger.warning("entity function %r ignored: entities are not supported", name)

@@ -6,24 +6,26 @@ from devhost.durable._state import InstanceState, StartRecord
 
 
 class MemoryStore:
-    """Instances kept as serialized JSON, so callers never share mutable state with it."""
+    """Each load and save copies the instance's containers, so callers never share mutable
+    state with the store; the history events themselves are immutable and shared, so a step
+    costs the same at 10 events as at 1,000 (no serialising of the whole instance)."""
 
     def __init__(self) -> None:
-        self._rows: dict[str, str] = {}
+        self._rows: dict[str, InstanceState] = {}
         self._starts: list[tuple[str, str]] = []
 
     def load(self, instance_id: str) -> InstanceState | None:
         row = self._rows.get(instance_id)
-        return None if row is None else InstanceState.from_json(row)
+        return None if row is None else row.working_copy()
 
     def save(self, state: InstanceState) -> None:
-        self._rows[state.instance_id] = state.to_json()
+        self._rows[state.instance_id] = state.working_copy()
 
     def delete(self, instance_id: str) -> bool:
         return self._rows.pop(instance_id, None) is not None
 
     def list_all(self) -> list[InstanceState]:
-        return [InstanceState.from_json(row) for row in self._rows.values()]
+        return [row.working_copy() for row in self._rows.values()]
 
     def add_start_record(self, record: StartRecord) -> None:
         self._starts.append((record.instance_id, record.to_json()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,22 +37,29 @@ def run_episode(
     history: list[HistoryEvent],
     input_json: str | None,
     parent_instance_id: str | None,
+    played_json: Sequence[str] = (),
 ) -> EpisodeResult:
-    """Run the orchestrator function over ``history`` and decode what it decided."""
+    """Run the orchestrator function over ``history`` and decode what it decided.
+
+    ``played_json`` holds the JSON text of the first events of ``history`` when the caller
+    has it: only the events after those are serialised, so building the context does not
+    grow with the history (the SDK's own replay does, as it does on Azure).
+    """
     context = {
-        "history": history,
         "instanceId": instance_id,
         "isReplaying": len(history) > 2,
         "parentInstanceId": parent_instance_id,
         "input": input_json,
         "upperSchemaVersion": UPPER_SCHEMA_VERSION,
     }
+    events = [*played_json, *(json.dumps(e) for e in history[len(played_json) :])]
+    context_json = '{"history": [' + ", ".join(events) + "], " + json.dumps(context)[1:]
     # The SDK warns (e.g. "Potential duplicate Task completion") where the host would only
     # log; keep those warnings from turning into orchestrator failures under -W error.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            state_json = handle(json.dumps(context))
+            state_json = handle(context_json)
             failure = None
         except Exception as exc:
             failure = exc
