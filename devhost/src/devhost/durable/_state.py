@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -23,7 +24,7 @@ class RetryPlan:
     child_instance_id: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class PendingActivity:
     task_id: int
     name: str
@@ -88,17 +89,17 @@ class InstanceState:
 
     def working_copy(self) -> InstanceState:
         """A copy whose containers are its own; the (immutable) history events are shared."""
-        return replace(
-            self,
-            history=list(self.history),
-            inbox=list(self.inbox),
-            timers=dict(self.timers),
-            timer_positions=dict(self.timer_positions),
-            activities=[replace(a) for a in self.activities],
-            retries={k: replace(v) for k, v in self.retries.items()},
-            retry_timers=dict(self.retry_timers),
-            played_json=list(self.played_json),
-        )
+        # copy.copy, not dataclasses.replace: this runs at every load and save.
+        twin = copy.copy(self)
+        twin.history = list(self.history)
+        twin.inbox = list(self.inbox)
+        twin.timers = dict(self.timers)
+        twin.timer_positions = dict(self.timer_positions)
+        twin.activities = list(self.activities)  # frozen: shared
+        twin.retries = {k: replace(v) for k, v in self.retries.items()}  # changed in place
+        twin.retry_timers = dict(self.retry_timers)
+        twin.played_json = list(self.played_json)
+        return twin
 
     def head(self) -> dict[str, Any]:
         """Every field but the history, as plain JSON values."""
