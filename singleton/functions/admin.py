@@ -25,7 +25,7 @@ import azure.functions as func
 
 from singleton._errors import ConfigurationError, LeaseUnavailable
 from singleton._runtime import default_leases
-from singleton.functions.http import misconfigured, problem, retry_later
+from singleton.functions._problems import misconfigured, problem, retry_later
 from singleton.lease import Leases
 from singleton.lease._admin import force_release, list_leases
 

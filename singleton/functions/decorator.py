@@ -53,6 +53,7 @@ from singleton._errors import (
     LeaseUnavailable,
 )
 from singleton._runtime import default_leases
+from singleton.functions._problems import misconfigured, problem, retry_later
 from singleton.functions._scope import CallableScope, Template
 from singleton.functions._trigger import (
     Trigger,
@@ -61,7 +62,6 @@ from singleton.functions._trigger import (
     find_trigger,
     trigger_lookup,
 )
-from singleton.functions.http import misconfigured, problem, retry_later
 from singleton.lease import Lease, Leases
 from singleton.lease._policy import Duration, seconds
 
