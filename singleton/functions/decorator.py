@@ -299,22 +299,29 @@ async def _run_in_thread(
 
     A thread cannot be cancelled: if this task is (the lease was lost, or the host gave up),
     the body is waited for before the cancellation goes on, so the hold never ends while the
-    body still runs."""
+    body still runs. A second cancellation meanwhile is the one raised, with the first as its
+    ``__context__``: the hold tells its own (lease lost) from one from outside by counting
+    the cancellations in that chain, and the keeper cancels only once, so an outside
+    cancellation followed by a lost lease stays a CancelledError (issue 14), as does a lost
+    lease followed by an outside cancellation."""
     context = contextvars.copy_context()
     call = functools.partial(context.run, _call_in_thread, function, args, kwargs)
     future = asyncio.get_running_loop().run_in_executor(None, call)
     try:
         return await asyncio.shield(future)
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as first:
         logger.error("%s: cancelled while its sync body runs; waiting for it to end", name)
+        latest = first
         while not future.done():
             try:
                 await asyncio.wait([future])
-            except asyncio.CancelledError:
-                continue
+            except asyncio.CancelledError as again:  # raised while handling the first:
+                latest = again  # its __context__ is the first, so the hold counts two
         if not future.cancelled() and future.exception() is not None:
             logger.warning("%s: its sync body then failed: %r", name, future.exception())
-        raise
+        if latest is first:
+            raise
+        raise latest from first
 
 
 def _call_in_thread(
