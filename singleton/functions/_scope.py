@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from singleton._errors import InvalidScope
+
+logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -112,8 +115,24 @@ class CallableScope:
         self._function = function
 
     def resolve(self, arguments: Mapping[str, Any]) -> str:
+        """The scope; :class:`InvalidScope` when the callable raises (its error is the cause,
+        and is logged: only its type is in the message, which an HTTP answer shows)."""
         if self._takes_all:
             chosen = dict(arguments)
         else:
             chosen = {name: arguments[name] for name in self._names if name in arguments}
-        return scope_text(self._function(**chosen), f"the scope returned by {self._function!r}")
+        try:
+            value = self._function(**chosen)
+        except InvalidScope:
+            raise
+        except Exception as exc:
+            logger.warning("the scope callable %r raised %r", self._function, exc)
+            raise InvalidScope(
+                f"the scope callable {_name_of(self._function)} raised {type(exc).__name__}: "
+                "the trigger's data does not give a scope"
+            ) from exc
+        return scope_text(value, f"the scope returned by {_name_of(self._function)}")
+
+
+def _name_of(function: Callable[..., object]) -> str:
+    return str(getattr(function, "__qualname__", None) or repr(function))

@@ -14,13 +14,15 @@ timer      nothing: a timer function's scope is literal text (or a callable)
 
 Names match exactly, else case-insensitively (WebJobs binding data ignores case). A blob
 trigger's path pattern is not passed to the function; it is read from the binding
-azure-functions recorded for it (:func:`declared_trigger`).
+azure-functions recorded for it (:func:`declared_trigger`). JSON bodies and messages are read
+with the HTTP starter's strict parser (:func:`singleton.functions._body.parse_body`): a body
+nested deeper than 64 or holding a 5,000-digit integer is an :class:`InvalidScope` (HTTP 400),
+never a RecursionError or ValueError.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ import azure.functions as func
 from azure.functions.decorators.function_app import DecoratorApi
 
 from singleton._errors import InvalidScope
+from singleton.functions._body import InvalidBodyError, parse_body
 from singleton.functions._scope import Lookup, Template
 
 
@@ -132,12 +135,17 @@ def _lookup(what: str, *sources: _Fields) -> Lookup:
 
 
 def _json_object(raw: bytes | str | None, what: str) -> Mapping[str, Any]:
-    if raw is None or not raw.strip():
+    """The fields of a JSON-object body, parsed as strictly as the starter parses a start
+    body (no size limit of ours: the host bounds a request's or a message's size)."""
+    if raw is None:
         return {}
+    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidScope(f"{what} is not JSON, so it has no fields: {exc}") from exc
+        value = parse_body(data, max_bytes=max(1, len(data)))
+    except InvalidBodyError as exc:
+        raise InvalidScope(f"{what} is not strict JSON, so it has no fields: {exc}") from None
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise InvalidScope(f"{what} is JSON but not an object, so it has no fields")
     return value
