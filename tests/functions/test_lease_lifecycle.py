@@ -22,6 +22,7 @@ from singleton import (
     current_lease,
     singleton,
 )
+from singleton.functions.decorator import current_lease_or_none
 from tests.functions.conftest import MakeLeases, http_request, queue_message, timer_request
 from tests.redis_servers import free_port
 
@@ -69,7 +70,9 @@ async def test_the_body_reads_its_lease_and_the_fence_grows(
     build = build_async if body == "async" else build_sync
     for _ in range(3):
         await build(http_request("c1"))
-    assert current_lease() is None  # outside a body
+    assert current_lease_or_none() is None  # outside a body
+    with pytest.raises(RuntimeError, match="outside a @singleton function's body"):
+        current_lease()
     fences = [lease.fence for lease in seen if lease is not None]
     assert len(fences) == 3
     assert fences == sorted(set(fences))
@@ -91,7 +94,6 @@ async def test_a_long_invocation_keeps_its_lease_renewed_past_many_ttls(
     @singleton(name="long", leases=lambda: leases)
     async def long_async(timer: func.TimerRequest) -> None:
         lease = current_lease()
-        assert lease is not None
         held.append(lease)
         await asyncio.sleep(runs_for)
         await check_at_end(lease)
@@ -99,7 +101,6 @@ async def test_a_long_invocation_keeps_its_lease_renewed_past_many_ttls(
     @singleton(name="long", leases=lambda: leases)
     def long_sync(timer: func.TimerRequest) -> None:
         lease = current_lease()
-        assert lease is not None
         held.append(lease)
         time.sleep(runs_for)  # blocks its thread, not the loop that renews
 
