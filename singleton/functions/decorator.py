@@ -17,8 +17,9 @@ runs in a thread meanwhile (the loop's default executor) and never blocks the lo
 Busy scopes (``on_busy``):
 
 =======  ==========================================================================
-wait     (default) wait up to ``wait`` seconds (default ``SINGLETON_LEASE_WAIT``),
-         then as ``fail``
+wait     (default) wait up to ``wait`` seconds, then as ``fail``. Without ``wait=``:
+         on queue and Service Bus triggers the function's own timeout less a margin
+         (see :mod:`._host`), elsewhere ``SINGLETON_LEASE_WAIT``
 fail     HTTP: 409 problem+json with ``Retry-After``; other triggers: raise
          ``LeaseBusy``, so the host retries the message under its own policy
 skip     HTTP: 409 at once; other triggers: return None without running (logged)
@@ -45,6 +46,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, Literal, ParamSpec, Protocol, TypeAlias, TypeVar, overload
@@ -60,6 +62,7 @@ from singleton._errors import (
     LeaseUnavailable,
 )
 from singleton._runtime import default_leases
+from singleton.functions._host import message_wait
 from singleton.functions._problems import misconfigured, problem, retry_later
 from singleton.functions._scope import CallableScope, Template, near_miss
 from singleton.functions._trigger import (
@@ -178,7 +181,8 @@ def singleton(
                  arguments it names (``lambda msg: msg.get_json()["customerId"]``).
     on_busy:     ``"wait"``, ``"fail"`` or ``"skip"`` (see the module's docstring).
     wait:        with ``"wait"``: seconds (or a timedelta) to wait for a busy scope; default
-                 the lease policy's (``SINGLETON_LEASE_WAIT``).
+                 the function's timeout less a margin on queue and Service Bus triggers,
+                 the lease policy's (``SINGLETON_LEASE_WAIT``) on the others.
     name:        the lease's name for this function (default ``module.qualname`` of the body);
                  functions given the same name share their scopes.
     retry_after: the ``Retry-After`` seconds of an HTTP 409 from ``"wait"``/``"fail"``.
@@ -264,6 +268,7 @@ class _Guard:
         self._scope = scope
         self._on_busy = on_busy
         self._wait = wait
+        self._message_wait: float | None = None
         self._name = name
         self._retry_after = retry_after
         self._leases = leases
@@ -325,7 +330,7 @@ class _Guard:
         entered = False
         try:
             async with self._leases().hold(
-                f"function:{self._name}:{scope}", wait=self._wait
+                f"function:{self._name}:{scope}", wait=self._wait_for(trigger)
             ) as lease:
                 entered = True
                 token = _current_lease.set(lease)
@@ -364,6 +369,20 @@ class _Guard:
             "the function's @singleton scope names a parameter its trigger does not declare "
             "(the function's log says which); the function did not run",
         )
+
+    def _wait_for(self, trigger: Trigger) -> float | None:
+        """The decorator's wait, else the trigger's (queue, Service Bus: the function's
+        timeout less a margin), else None: the lease policy's."""
+        if self._wait is not None:
+            return self._wait
+        if trigger.kind is TriggerKind.QUEUE:
+            if self._message_wait is None:
+                self._message_wait = message_wait(os.environ)
+                logger.debug(
+                    "%s: a busy scope is waited for %.1f s", self._name, self._message_wait
+                )
+            return self._message_wait
+        return None
 
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
         if isinstance(self._scope, CallableScope):
