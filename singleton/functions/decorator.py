@@ -268,7 +268,7 @@ class _Guard:
         self._scope = scope
         self._on_busy = on_busy
         self._wait = wait
-        self._message_wait: float | None = None
+        self._message_waits: dict[bool, float] = {}  # by "is it Service Bus"
         self._name = name
         self._retry_after = retry_after
         self._leases = leases
@@ -372,16 +372,17 @@ class _Guard:
 
     def _wait_for(self, trigger: Trigger) -> float | None:
         """The decorator's wait, else the trigger's (queue, Service Bus: the function's
-        timeout less a margin), else None: the lease policy's."""
+        timeout, and the message lock's renewal, less a margin), else None: the policy's."""
         if self._wait is not None:
             return self._wait
         if trigger.kind is TriggerKind.QUEUE:
-            if self._message_wait is None:
-                self._message_wait = message_wait(os.environ)
-                logger.debug(
-                    "%s: a busy scope is waited for %.1f s", self._name, self._message_wait
-                )
-            return self._message_wait
+            service_bus = isinstance(trigger.value, func.ServiceBusMessage)
+            wait = self._message_waits.get(service_bus)
+            if wait is None:
+                wait = message_wait(os.environ, service_bus=service_bus)
+                self._message_waits[service_bus] = wait
+                logger.debug("%s: a busy scope is waited for %.1f s", self._name, wait)
+            return wait
         return None
 
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:

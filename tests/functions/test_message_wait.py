@@ -18,9 +18,12 @@ import pytest
 from singleton import ConfigurationError, LeaseBusy, singleton
 from singleton.functions._host import (
     CONSUMPTION_TIMEOUT,
+    ENTITY_LOCK,
+    LOCK_RENEWAL,
     PLAN_TIMEOUT,
     UNLIMITED_WAIT,
     function_timeout,
+    lock_renewal,
     message_wait,
 )
 from tests.functions.conftest import MakeLeases, http_request, queue_message
@@ -95,6 +98,25 @@ def test_a_host_json_with_comments_falls_back_to_the_plan_default_with_a_warning
 def test_a_malformed_function_timeout_is_a_configuration_error(tmp_path: Path, bad: object) -> None:
     with pytest.raises(ConfigurationError, match="functionTimeout"):
         function_timeout(app_root(tmp_path, {"functionTimeout": bad}))
+
+
+def test_service_bus_waits_no_longer_than_the_host_renews_the_message_lock(
+    tmp_path: Path,
+) -> None:
+    plan = {"WEBSITE_SKU": "ElasticPremium"}  # 30 min
+    environ = app_root(tmp_path, {"version": "2.0"}) | plan
+    assert lock_renewal(environ) == LOCK_RENEWAL
+    assert message_wait(environ) == 1740.0  # a Storage queue: the function timeout
+    assert message_wait(environ, service_bus=True) == 270.0  # 5 min of lock renewal
+    renewed = {"extensions": {"serviceBus": {"maxAutoLockRenewalDuration": "00:20:00"}}}
+    assert message_wait(app_root(tmp_path, renewed) | plan, service_bus=True) == 1140.0
+    unlimited = {"functionTimeout": "-1", **renewed}
+    assert message_wait(app_root(tmp_path, unlimited), service_bus=True) == 1140.0
+    none = {"extensions": {"serviceBus": {"maxAutoLockRenewalDuration": "00:00:00"}}}
+    assert lock_renewal(app_root(tmp_path, none)) == ENTITY_LOCK
+    bad = {"extensions": {"serviceBus": {"maxAutoLockRenewalDuration": "-1"}}}
+    with pytest.raises(ConfigurationError, match="maxAutoLockRenewalDuration"):
+        lock_renewal(app_root(tmp_path, bad))
 
 
 class Holder:
