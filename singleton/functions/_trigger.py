@@ -172,12 +172,16 @@ def _blob_parameters(blob: func.InputStream, path: str | None) -> Mapping[str, s
     return dict(zip(template.names, match.groups(), strict=True))
 
 
-def declared_trigger(function: Callable[..., Any]) -> Mapping[str, Any] | None:
+def declared_trigger(
+    function: Callable[..., Any], *, everywhere: bool = True
+) -> Mapping[str, Any] | None:
     """The trigger binding azure-functions recorded for ``function`` (the decorators above it),
-    found on the FunctionApp/Blueprint objects that modules hold; its own module first."""
+    found on the FunctionApp/Blueprint objects that modules hold; its own module first, then
+    (``everywhere``, some 20 ms for a few hundred modules) every module."""
     home = sys.modules.get(function.__module__)
     modules = [home] if home is not None else []
-    modules += [module for module in list(sys.modules.values()) if module is not home]
+    if everywhere:
+        modules += [module for module in list(sys.modules.values()) if module is not home]
     for registry in _registries(modules):
         for builder in list(registry._function_builders):
             candidate = builder._function

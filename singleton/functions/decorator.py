@@ -109,7 +109,7 @@ def current_lease() -> Lease:
 
 def current_lease_or_none() -> Lease | None:
     """The lease held for the running ``@singleton`` function, or None outside one (what
-    ``current_lease()`` answered before 0.2)."""
+    ``current_lease()`` answered in 0.1.0)."""
     return _current_lease.get()
 
 
@@ -276,6 +276,7 @@ class _Guard:
         self._trigger: Mapping[str, Any] | None = _UNKNOWN
         #: why the scope was refused at indexing (then no invocation ever runs)
         self._refused: str | None = None
+        self._first_call_checked = False
         self.wrapper: Callable[..., Any] = function
 
     def indexed(self, function_name: str, trigger: Mapping[str, Any]) -> None:
@@ -312,9 +313,13 @@ class _Guard:
     async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         bound = self._signature.bind(*args, **kwargs)
         trigger = find_trigger(bound.arguments)
-        if self._trigger is _UNKNOWN:  # not indexed (called directly): check it now, once
-            declared = self._declared_trigger()
-            if declared is not None and self._refused is None:
+        if self._trigger is _UNKNOWN and not self._first_call_checked:
+            # Not indexed (called directly): check it now, once, if the app is in its module
+            # (a scan of every module would hold up the event loop).
+            self._first_call_checked = True
+            declared = declared_trigger(self.wrapper, everywhere=False)
+            if declared is not None:
+                self._trigger = declared
                 self._refused = self._refusal(declared)
         if self._refused is not None:
             return self._refuse(trigger)

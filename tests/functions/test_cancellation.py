@@ -10,6 +10,7 @@ cancellation was swallowed, so the hold counted one and reported LeaseLost.)
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -25,6 +26,12 @@ pytestmark = pytest.mark.redis
 
 BODY_SECONDS = 1.0
 Handler = Callable[[func.QueueMessage], Coroutine[Any, Any, int]]
+RUNNING = threading.Event()  # set by the body, in its thread
+
+
+async def until_running() -> None:
+    """Wait until the body runs in its thread (a condition, not a nap)."""
+    assert await asyncio.to_thread(RUNNING.wait, 5)
 
 
 def sync_body(make_leases: MakeLeases, ended: list[float]) -> tuple[Handler, str]:
@@ -33,6 +40,7 @@ def sync_body(make_leases: MakeLeases, ended: list[float]) -> tuple[Handler, str
     @singleton(name="cancelled-sync", leases=lambda: leases)
     def handle(msg: func.QueueMessage) -> int:
         fence = current_lease().fence
+        RUNNING.set()
         time.sleep(BODY_SECONDS)
         ended.append(time.monotonic())
         return fence
@@ -50,8 +58,9 @@ async def test_an_outside_cancellation_stays_cancelled_error_when_the_lease_is_a
 ) -> None:
     ended: list[float] = []
     handle, key = sync_body(make_leases, ended)
+    RUNNING.clear()
     task = asyncio.create_task(handle(queue_message({"n": 1})))
-    await asyncio.sleep(0.1)
+    await until_running()
     if order == "outside-then-lost":
         task.cancel()
         await asyncio.sleep(0.05)
@@ -72,8 +81,9 @@ async def test_an_outside_cancellation_alone_is_cancelled_error_and_the_lease_is
 ) -> None:
     ended: list[float] = []
     handle, key = sync_body(make_leases, ended)
+    RUNNING.clear()
     task = asyncio.create_task(handle(queue_message({"n": 1})))
-    await asyncio.sleep(0.1)
+    await until_running()
     task.cancel()
     assert await redis_client.exists(key) == 1  # held while the body still runs
     with pytest.raises(asyncio.CancelledError):
@@ -87,8 +97,9 @@ async def test_the_lease_lost_alone_is_lease_lost(
 ) -> None:
     ended: list[float] = []
     handle, key = sync_body(make_leases, ended)
+    RUNNING.clear()
     task = asyncio.create_task(handle(queue_message({"n": 1})))
-    await asyncio.sleep(0.1)
+    await until_running()
     await lose(redis_client, key)
     with pytest.raises(LeaseLost, match="was lost"):
         await asyncio.wait_for(task, 5)

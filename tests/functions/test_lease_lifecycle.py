@@ -23,7 +23,13 @@ from singleton import (
     singleton,
 )
 from singleton.functions.decorator import current_lease_or_none
-from tests.functions.conftest import MakeLeases, http_request, queue_message, timer_request
+from tests.functions.conftest import (
+    MakeLeases,
+    http_request,
+    queue_message,
+    timer_request,
+    until_held,
+)
 from tests.redis_servers import free_port
 
 pytestmark = pytest.mark.redis
@@ -145,7 +151,7 @@ async def test_a_lost_lease_cancels_an_async_body_and_fails_the_invocation(
     )
     for invoke in invocations:
         task = asyncio.create_task(invoke())
-        await asyncio.sleep(0.05)
+        await until_held(redis_client, key)
         assert await redis_client.delete(key) == 1  # e.g. flushed, or expired in a failover
         started = time.monotonic()
         try:
@@ -175,8 +181,9 @@ async def test_a_lost_lease_is_reported_after_a_sync_body_it_cannot_stop(
         return "done"
 
     task = asyncio.create_task(handle(queue_message({"n": 1})))
-    await asyncio.sleep(0.05)
-    assert await redis_client.delete(leases.keys("function:losing-sync:").lease) == 1
+    key = leases.keys("function:losing-sync:").lease
+    await until_held(redis_client, key)
+    assert await redis_client.delete(key) == 1
     with pytest.raises(LeaseLost, match="was lost"):
         await asyncio.wait_for(task, 5)
     failed_at = time.monotonic()
