@@ -5,20 +5,24 @@ with ``{name}`` placeholders, each filled from the trigger's data (see :mod:`._t
 ``"{customerId}"`` or ``"{region}/{customerId}"``; ``""`` is one scope for the whole function.
 A callable is the Pythonic alternative: it gets those of the function's arguments it names and
 returns the scope. Both are checked when the function is decorated (fail fast at import), not
-on its first invocation.
+on its first invocation; a placeholder that is a near miss of a name the trigger declares
+(:func:`near_miss`) is refused when the app is indexed (see :mod:`._trigger`).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from singleton._errors import InvalidScope
+
+logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -112,8 +116,70 @@ class CallableScope:
         self._function = function
 
     def resolve(self, arguments: Mapping[str, Any]) -> str:
+        """The scope; :class:`InvalidScope` when the callable raises (its error is the cause,
+        and is logged: only its type is in the message, which an HTTP answer shows)."""
         if self._takes_all:
             chosen = dict(arguments)
         else:
             chosen = {name: arguments[name] for name in self._names if name in arguments}
-        return scope_text(self._function(**chosen), f"the scope returned by {self._function!r}")
+        try:
+            value = self._function(**chosen)
+        except InvalidScope:
+            raise
+        except Exception as exc:
+            logger.warning("the scope callable %r raised %r", self._function, exc)
+            raise InvalidScope(
+                f"the scope callable {_name_of(self._function)} raised {type(exc).__name__}: "
+                "the trigger's data does not give a scope"
+            ) from exc
+        return scope_text(value, f"the scope returned by {_name_of(self._function)}")
+
+
+def _name_of(function: Callable[..., object]) -> str:
+    return str(getattr(function, "__qualname__", None) or repr(function))
+
+
+#: At most this many edits make a near miss (a typo of a declared name, not another name).
+NEAR_MISS_EDITS = 2
+
+
+def near_miss(name: str, declared: Iterable[str]) -> str | None:
+    """The declared name ``name`` is most likely a typo of, or None.
+
+    A near miss is at most :data:`NEAR_MISS_EDITS` edits away (insertions, deletions,
+    substitutions, adjacent transpositions; case is ignored, as the trigger data's lookup
+    ignores it) and fewer edits than the shorter name has characters (so ``{v}`` is not a
+    typo of ``{id}``). A name equal to a declared one ignoring case is no miss. The closest
+    wins; on a tie, the first declared."""
+    folded = name.casefold()
+    best: tuple[int, str] | None = None
+    for candidate in declared:
+        other = candidate.casefold()
+        if other == folded:
+            return None
+        limit = min(NEAR_MISS_EDITS, min(len(folded), len(other)) - 1)
+        distance = edit_distance(folded, other, limit)
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return None if best is None else best[1]
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """The optimal-string-alignment distance of ``a`` and ``b`` (a transposition is one
+    edit), or ``limit + 1`` as soon as it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] | None = None
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                value = min(value, before[j - 2] + 1)
+            current[j] = value
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[-1]

@@ -27,7 +27,7 @@ import azure.functions as func
 from singleton._errors import ConfigurationError, LeaseUnavailable
 from singleton._runtime import default_leases, default_settings
 from singleton._settings import DEFAULT_RETRY_AFTER
-from singleton.functions.http import misconfigured, problem
+from singleton.functions._problems import misconfigured, problem
 from singleton.lease import Leases
 from singleton.lease._admin import force_release, list_leases
 

@@ -17,8 +17,9 @@ runs in a thread meanwhile (the loop's default executor) and never blocks the lo
 Busy scopes (``on_busy``):
 
 =======  ==========================================================================
-wait     (default) wait up to ``wait`` seconds (default ``SINGLETON_LEASE_WAIT``),
-         then as ``fail``
+wait     (default) wait up to ``wait`` seconds, then as ``fail``. Without ``wait=``:
+         on queue and Service Bus triggers the function's own timeout less a margin
+         (see :mod:`._host`), elsewhere ``SINGLETON_LEASE_WAIT``
 fail     HTTP: 409 problem+json with ``Retry-After``; other triggers: raise
          ``LeaseBusy``, so the host retries the message under its own policy
 skip     HTTP: 409 at once; other triggers: return None without running (logged)
@@ -28,7 +29,14 @@ Fail closed: a body never runs without its lease. Redis unreachable: HTTP 503 (`
 other triggers raise ``LeaseUnavailable``. A scope the trigger's data cannot fill: HTTP 400,
 other triggers raise ``InvalidScope``. A lease lost while the body runs (renewal refused): an
 async body is cancelled; a sync body cannot be stopped, so it is waited for and its result
-discarded; either way the invocation fails with ``LeaseLost`` (HTTP: 503).
+discarded; either way the invocation fails with ``LeaseLost`` (HTTP: 503). So an async body
+never runs past its lease; a sync body may overlap the next holder by at most what remained
+of its run when the lease was lost: guard its writes with ``current_lease().fence``. A
+cancellation from outside (the host gave up) stays a ``CancelledError``.
+
+A scope placeholder that is a near miss of a route or blob-path parameter (``{custmerId}``
+beside a route ``reports/{customerId}``) refuses the function when the app is indexed:
+``InvalidScope: ... did you mean {customerId}?``.
 """
 
 from __future__ import annotations
@@ -38,9 +46,10 @@ import contextvars
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
-from typing import Any, Literal, ParamSpec, TypeAlias
+from typing import Any, Literal, ParamSpec, Protocol, TypeAlias, TypeVar, overload
 
 import azure.functions as func
 from azure.functions.decorators.function_app import FunctionBuilder
@@ -53,34 +62,107 @@ from singleton._errors import (
     LeaseUnavailable,
 )
 from singleton._runtime import default_leases
-from singleton.functions._scope import CallableScope, Template
+from singleton.functions._host import message_wait
+from singleton.functions._problems import misconfigured, problem, retry_later
+from singleton.functions._scope import CallableScope, Template, near_miss
 from singleton.functions._trigger import (
+    GUARD_ATTRIBUTE,
     Trigger,
     TriggerKind,
+    declared_names,
     declared_trigger,
     find_trigger,
+    install_index_check,
     trigger_lookup,
 )
-from singleton.functions.http import misconfigured, problem, retry_later
 from singleton.lease import Lease, Leases
 from singleton.lease._policy import Duration, seconds
 
-__all__ = ["OnBusy", "current_lease", "singleton"]
+__all__ = ["OnBusy", "current_lease", "current_lease_or_none", "singleton"]
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
+R = TypeVar("R")
 OnBusy: TypeAlias = Literal["wait", "fail", "skip"]
 _ON_BUSY = ("wait", "fail", "skip")
 
 #: The lease the running ``@singleton`` body holds; copied into a sync body's thread.
 _current_lease: ContextVar[Lease | None] = ContextVar("singleton_current_lease", default=None)
 
+install_index_check()
 
-def current_lease() -> Lease | None:
-    """The lease held for the running ``@singleton`` function (``.fence`` for fenced writes,
-    ``.name``), or None outside one."""
+
+def current_lease() -> Lease:
+    """The lease held for the running ``@singleton`` function: ``.fence`` for fenced writes,
+    ``.name``. Inside a body (async, or a sync body's thread) it is always there, so
+    ``current_lease().fence`` type-checks as it reads; outside one it raises RuntimeError
+    (:func:`current_lease_or_none` answers None instead)."""
+    lease = _current_lease.get()
+    if lease is None:
+        raise RuntimeError(
+            "current_lease() is called outside a @singleton function's body "
+            "(use current_lease_or_none() where there may be none)"
+        )
+    return lease
+
+
+def current_lease_or_none() -> Lease | None:
+    """The lease held for the running ``@singleton`` function, or None outside one (what
+    ``current_lease()`` answered in 0.1.0)."""
     return _current_lease.get()
+
+
+class Guarding(Protocol):
+    """``@singleton(...)`` with ``on_busy`` "wait" or "fail": the function's parameters and
+    return type are kept; the result is always a coroutine function."""
+
+    @overload
+    def __call__(  # an async body: its awaitable is unwrapped
+        self, function: Callable[P, Awaitable[R]], /
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+    @overload
+    def __call__(self, function: Callable[P, R], /) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+
+class Skipping(Protocol):
+    """``@singleton(..., on_busy="skip")``: as :class:`Guarding`, but a skipped invocation of
+    a non-HTTP trigger returns None."""
+
+    @overload
+    def __call__(  # an async body: its awaitable is unwrapped
+        self, function: Callable[P, Awaitable[R]], /
+    ) -> Callable[P, Coroutine[Any, Any, R | None]]: ...
+
+    @overload
+    def __call__(
+        self, function: Callable[P, R], /
+    ) -> Callable[P, Coroutine[Any, Any, R | None]]: ...
+
+
+@overload
+def singleton(
+    scope: str | Callable[..., object] = "",
+    *,
+    on_busy: Literal["wait", "fail"] = "wait",
+    wait: Duration | None = None,
+    name: str | None = None,
+    retry_after: int = 1,
+    leases: Callable[[], Leases] = default_leases,
+) -> Guarding: ...
+
+
+@overload
+def singleton(
+    scope: str | Callable[..., object] = "",
+    *,
+    on_busy: OnBusy,
+    wait: Duration | None = None,
+    name: str | None = None,
+    retry_after: int = 1,
+    leases: Callable[[], Leases] = default_leases,
+) -> Skipping: ...
 
 
 def singleton(
@@ -91,7 +173,7 @@ def singleton(
     name: str | None = None,
     retry_after: int = 1,
     leases: Callable[[], Leases] = default_leases,
-) -> Callable[[Callable[P, Any]], Callable[P, Coroutine[Any, Any, Any]]]:
+) -> Guarding | Skipping:
     """One invocation per ``scope`` at a time, across every process sharing the Redis.
 
     scope:       a binding expression (``"{customerId}"``, filled from the trigger's data), ``""``
@@ -99,7 +181,8 @@ def singleton(
                  arguments it names (``lambda msg: msg.get_json()["customerId"]``).
     on_busy:     ``"wait"``, ``"fail"`` or ``"skip"`` (see the module's docstring).
     wait:        with ``"wait"``: seconds (or a timedelta) to wait for a busy scope; default
-                 the lease policy's (``SINGLETON_LEASE_WAIT``).
+                 the function's timeout less a margin on queue and Service Bus triggers,
+                 the lease policy's (``SINGLETON_LEASE_WAIT``) on the others.
     name:        the lease's name for this function (default ``module.qualname`` of the body);
                  functions given the same name share their scopes.
     retry_after: the ``Retry-After`` seconds of an HTTP 409 from ``"wait"``/``"fail"``.
@@ -122,7 +205,7 @@ def singleton(
         raise TypeError(f"scope must be a str or a callable, not {scope!r}")
     scope_of = _scope_factory(scope)
 
-    def decorate(function: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, Any]]:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
         if isinstance(function, FunctionBuilder):
             raise TypeError(
                 "@singleton must be placed directly above def, beneath the trigger and "
@@ -141,9 +224,10 @@ def singleton(
         )
 
         @functools.wraps(function)
-        async def guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
             return await guard.invoke(args, kwargs)
 
+        setattr(guarded, GUARD_ATTRIBUTE, guard)
         guard.wrapper = guarded
         return guarded
 
@@ -161,7 +245,7 @@ def _scope_factory(
     return lambda function: CallableScope(scope, inspect.signature(function).parameters)
 
 
-_UNKNOWN = object()
+_UNKNOWN: Any = object()
 
 
 class _Guard:
@@ -184,15 +268,61 @@ class _Guard:
         self._scope = scope
         self._on_busy = on_busy
         self._wait = wait
+        self._message_waits: dict[bool, float] = {}  # by "is it Service Bus"
         self._name = name
         self._retry_after = retry_after
         self._leases = leases
-        self._blob_path: object = _UNKNOWN
+        #: the trigger binding azure-functions recorded (None: not found), once known
+        self._trigger: Mapping[str, Any] | None = _UNKNOWN
+        #: why the scope was refused at indexing (then no invocation ever runs)
+        self._refused: str | None = None
+        self._first_call_checked = False
         self.wrapper: Callable[..., Any] = function
+
+    def indexed(self, function_name: str, trigger: Mapping[str, Any]) -> None:
+        """The app is being indexed: refuse a scope placeholder that is a near miss of a name
+        the trigger declares, or that the trigger can never fill (InvalidScope)."""
+        self._trigger = trigger
+        refusal = self._refusal(trigger)
+        if refusal is not None:
+            self._refused = f"function {function_name!r}: {refusal}"
+            raise InvalidScope(self._refused)
+
+    def _refusal(self, trigger: Mapping[str, Any]) -> str | None:
+        if not isinstance(self._scope, Template) or not self._scope.names:
+            return None
+        declared = declared_names(trigger)
+        if declared is None:
+            return None
+        for placeholder in self._scope.names:
+            if any(placeholder.casefold() == known.casefold() for known in declared.names):
+                continue
+            closest = near_miss(placeholder, declared.names)
+            if closest is not None:
+                return (
+                    f"@singleton scope {self._scope.text!r}: {{{placeholder}}} is not a "
+                    f"parameter of {declared.where}; did you mean {{{closest}}}?"
+                )
+            if not declared.open:
+                return (
+                    f"@singleton scope {self._scope.text!r}: {{{placeholder}}} is not a "
+                    f"parameter of {declared.where}, and nothing else can fill it"
+                )
+        return None
 
     async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         bound = self._signature.bind(*args, **kwargs)
         trigger = find_trigger(bound.arguments)
+        if self._trigger is _UNKNOWN and not self._first_call_checked:
+            # Not indexed (called directly): check it now, once, if the app is in its module
+            # (a scan of every module would hold up the event loop).
+            self._first_call_checked = True
+            declared = declared_trigger(self.wrapper, everywhere=False)
+            if declared is not None:
+                self._trigger = declared
+                self._refused = self._refusal(declared)
+        if self._refused is not None:
+            return self._refuse(trigger)
         try:
             scope = self._resolve(trigger, bound.arguments)
         except InvalidScope as exc:
@@ -205,7 +335,7 @@ class _Guard:
         entered = False
         try:
             async with self._leases().hold(
-                f"function:{self._name}:{scope}", wait=self._wait
+                f"function:{self._name}:{scope}", wait=self._wait_for(trigger)
             ) as lease:
                 entered = True
                 token = _current_lease.set(lease)
@@ -233,6 +363,33 @@ class _Guard:
                 scope=scope,
             )
 
+    def _refuse(self, trigger: Trigger) -> func.HttpResponse:
+        logger.error("%s: not run, its scope was refused: %s", self._name, self._refused)
+        if trigger.kind is not TriggerKind.HTTP:
+            raise InvalidScope(str(self._refused))
+        return problem(
+            500,
+            "misconfigured-scope",
+            "The singleton scope of this function is misconfigured",
+            "the function's @singleton scope names a parameter its trigger does not declare "
+            "(the function's log says which); the function did not run",
+        )
+
+    def _wait_for(self, trigger: Trigger) -> float | None:
+        """The decorator's wait, else the trigger's (queue, Service Bus: the function's
+        timeout, and the message lock's renewal, less a margin), else None: the policy's."""
+        if self._wait is not None:
+            return self._wait
+        if trigger.kind is TriggerKind.QUEUE:
+            service_bus = isinstance(trigger.value, func.ServiceBusMessage)
+            wait = self._message_waits.get(service_bus)
+            if wait is None:
+                wait = message_wait(os.environ, service_bus=service_bus)
+                self._message_waits[service_bus] = wait
+                logger.debug("%s: a busy scope is waited for %.1f s", self._name, wait)
+            return wait
+        return None
+
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
         if isinstance(self._scope, CallableScope):
             return self._scope.resolve(arguments)
@@ -240,13 +397,16 @@ class _Guard:
             return self._scope.text
         return self._scope.render(trigger_lookup(trigger, self._declared_blob_path))
 
+    def _declared_trigger(self) -> Mapping[str, Any] | None:
+        if self._trigger is _UNKNOWN:
+            self._trigger = declared_trigger(self.wrapper)
+            logger.debug("%s: declared trigger %r", self._name, self._trigger)
+        return self._trigger
+
     def _declared_blob_path(self) -> str | None:
-        if self._blob_path is _UNKNOWN:
-            binding = declared_trigger(self.wrapper)
-            path = None if binding is None else binding.get("path")
-            self._blob_path = path if isinstance(path, str) else None
-            logger.debug("%s: blob trigger path %r", self._name, self._blob_path)
-        return self._blob_path if isinstance(self._blob_path, str) else None
+        binding = self._declared_trigger()
+        path = None if binding is None else binding.get("path")
+        return path if isinstance(path, str) else None
 
     async def _run(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         if self._is_async:
@@ -299,22 +459,29 @@ async def _run_in_thread(
 
     A thread cannot be cancelled: if this task is (the lease was lost, or the host gave up),
     the body is waited for before the cancellation goes on, so the hold never ends while the
-    body still runs."""
+    body still runs. A second cancellation meanwhile is the one raised, with the first as its
+    ``__context__``: the hold tells its own (lease lost) from one from outside by counting
+    the cancellations in that chain, and the keeper cancels only once, so an outside
+    cancellation followed by a lost lease stays a CancelledError (issue 14), as does a lost
+    lease followed by an outside cancellation."""
     context = contextvars.copy_context()
     call = functools.partial(context.run, _call_in_thread, function, args, kwargs)
     future = asyncio.get_running_loop().run_in_executor(None, call)
     try:
         return await asyncio.shield(future)
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as first:
         logger.error("%s: cancelled while its sync body runs; waiting for it to end", name)
+        latest = first
         while not future.done():
             try:
                 await asyncio.wait([future])
-            except asyncio.CancelledError:
-                continue
+            except asyncio.CancelledError as again:  # raised while handling the first:
+                latest = again  # its __context__ is the first, so the hold counts two
         if not future.cancelled() and future.exception() is not None:
             logger.warning("%s: its sync body then failed: %r", name, future.exception())
-        raise
+        if latest is first:
+            raise
+        raise latest from first
 
 
 def _call_in_thread(

@@ -74,6 +74,7 @@ from singleton._settings import (
     Settings,
 )
 from singleton.functions._body import BodyTooLargeError, InvalidBodyError, parse_body
+from singleton.functions._problems import misconfigured, problem
 from singleton.starter import (
     Event,
     Outcome,
@@ -89,34 +90,6 @@ START_ROUTE = "orchestrators/{functionName}/{instanceId}"
 START_FUNCTION_NAME = "StartSingleton"
 FENCE_HEADER = "X-Singleton-Fence"
 REPLAYED_HEADER = "Idempotent-Replayed"
-RETRY_AFTER_SECONDS = 5
-_PROBLEM_JSON = "application/problem+json"
-
-
-def problem(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    *,
-    headers: dict[str, str] | None = None,
-    **extensions: Any,
-) -> func.HttpResponse:
-    """An RFC 9457 problem response; ``extensions`` become extra members."""
-    body = {
-        "type": f"urn:durable-singleton:problem:{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extensions,
-    }
-    return func.HttpResponse(
-        json.dumps(body),
-        status_code=status,
-        headers=headers,
-        mimetype=_PROBLEM_JSON,
-        charset="utf-8",
-    )
 
 
 def read_input(req: func.HttpRequest, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
@@ -133,43 +106,6 @@ def invalid_body(exc: InvalidBodyError) -> func.HttpResponse:
     if isinstance(exc, BodyTooLargeError):
         return problem(413, "body-too-large", "The request body is too large", str(exc))
     return problem(400, "invalid-request", "Invalid start request", str(exc))
-
-
-_SETTING_NAME = re.compile(r"\b(?:REDIS|SINGLETON)_[A-Z_]+\b")
-
-
-def misconfigured(
-    exc: ConfigurationError,
-    *,
-    what: str = "singleton starter",
-    consequence: str = "nothing was started",
-    **extensions: Any,
-) -> func.HttpResponse:
-    """500 naming the settings at fault, never their values (a URL may name a host); the
-    whole error goes to the log."""
-    logger.error("%s is misconfigured: %s", what, exc)
-    settings = sorted(set(_SETTING_NAME.findall(str(exc))))
-    named = f"app setting {', '.join(settings)}" if settings else "the app settings"
-    return problem(
-        500,
-        "misconfigured",
-        f"The {what} is not configured",
-        f"{named}: missing or malformed (the function's log says why); {consequence}",
-        **extensions,
-    )
-
-
-def retry_later(slug: str, title: str, detail: str, **extensions: Any) -> func.HttpResponse:
-    """503 with ``Retry-After``: Redis failed, or a lease was lost. ``detail`` is generic: the
-    cause (with its Redis address) belongs in the log, never in the answer."""
-    return problem(
-        503,
-        slug,
-        title,
-        detail,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        **extensions,
-    )
 
 
 @dataclasses.dataclass(frozen=True)

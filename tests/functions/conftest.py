@@ -7,6 +7,7 @@ passes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -42,6 +43,15 @@ async def make_leases(
     for leases, client in made:
         await leases.aclose()
         await client.aclose()
+
+
+async def until_held(redis_client: aioredis.Redis, key: str) -> None:
+    """Wait (a condition, not a nap) until the invocation holds its lease."""
+    for _ in range(500):
+        if await redis_client.exists(key):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{key} was never acquired")
 
 
 def http_request(

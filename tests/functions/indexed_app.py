@@ -38,8 +38,7 @@ def build(decorate: bool) -> df.DFApp:
     )
     @guard("{customerId}", on_busy="skip", leases=leases)
     async def on_upload(blob: func.InputStream) -> None:
-        lease = current_lease()
-        SEEN.append("" if lease is None else lease.name)
+        SEEN.append(current_lease().name)
 
     @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
     @guard(leases=leases)

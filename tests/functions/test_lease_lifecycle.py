@@ -22,7 +22,14 @@ from singleton import (
     current_lease,
     singleton,
 )
-from tests.functions.conftest import MakeLeases, http_request, queue_message, timer_request
+from singleton.functions.decorator import current_lease_or_none
+from tests.functions.conftest import (
+    MakeLeases,
+    http_request,
+    queue_message,
+    timer_request,
+    until_held,
+)
 from tests.redis_servers import free_port
 
 pytestmark = pytest.mark.redis
@@ -69,7 +76,9 @@ async def test_the_body_reads_its_lease_and_the_fence_grows(
     build = build_async if body == "async" else build_sync
     for _ in range(3):
         await build(http_request("c1"))
-    assert current_lease() is None  # outside a body
+    assert current_lease_or_none() is None  # outside a body
+    with pytest.raises(RuntimeError, match="outside a @singleton function's body"):
+        current_lease()
     fences = [lease.fence for lease in seen if lease is not None]
     assert len(fences) == 3
     assert fences == sorted(set(fences))
@@ -91,7 +100,6 @@ async def test_a_long_invocation_keeps_its_lease_renewed_past_many_ttls(
     @singleton(name="long", leases=lambda: leases)
     async def long_async(timer: func.TimerRequest) -> None:
         lease = current_lease()
-        assert lease is not None
         held.append(lease)
         await asyncio.sleep(runs_for)
         await check_at_end(lease)
@@ -99,7 +107,6 @@ async def test_a_long_invocation_keeps_its_lease_renewed_past_many_ttls(
     @singleton(name="long", leases=lambda: leases)
     def long_sync(timer: func.TimerRequest) -> None:
         lease = current_lease()
-        assert lease is not None
         held.append(lease)
         time.sleep(runs_for)  # blocks its thread, not the loop that renews
 
@@ -144,7 +151,7 @@ async def test_a_lost_lease_cancels_an_async_body_and_fails_the_invocation(
     )
     for invoke in invocations:
         task = asyncio.create_task(invoke())
-        await asyncio.sleep(0.05)
+        await until_held(redis_client, key)
         assert await redis_client.delete(key) == 1  # e.g. flushed, or expired in a failover
         started = time.monotonic()
         try:
@@ -174,8 +181,9 @@ async def test_a_lost_lease_is_reported_after_a_sync_body_it_cannot_stop(
         return "done"
 
     task = asyncio.create_task(handle(queue_message({"n": 1})))
-    await asyncio.sleep(0.05)
-    assert await redis_client.delete(leases.keys("function:losing-sync:").lease) == 1
+    key = leases.keys("function:losing-sync:").lease
+    await until_held(redis_client, key)
+    assert await redis_client.delete(key) == 1
     with pytest.raises(LeaseLost, match="was lost"):
         await asyncio.wait_for(task, 5)
     failed_at = time.monotonic()

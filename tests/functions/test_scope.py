@@ -43,7 +43,7 @@ def test_http_without_the_field_or_with_a_bad_body_is_invalid() -> None:
     with pytest.raises(InvalidScope, match="not a route parameter, a query parameter or a field"):
         render("{missing}", http_request("c1", body={"other": 1}))
     request = func.HttpRequest(method="POST", url="http://x/", body=b"{not json")
-    with pytest.raises(InvalidScope, match="not JSON"):
+    with pytest.raises(InvalidScope, match="not strict JSON"):
         render("{customerId}", request)
     with pytest.raises(InvalidScope, match="empty"):
         render("{customerId}", http_request(""))
