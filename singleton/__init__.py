@@ -45,7 +45,7 @@ from singleton.lease import HeldLease, Lease, LeasePolicy, Leases, force_release
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these
     from singleton._runtime import close_default_starter, create_starter, default_starter
-    from singleton.functions.decorator import current_lease, singleton
+    from singleton.functions.decorator import current_lease, current_lease_or_none, singleton
     from singleton.starter import (
         ConflictPolicy,
         Event,
@@ -69,6 +69,7 @@ _LAZY = {
     "create_starter": "singleton._runtime",
     "default_starter": "singleton._runtime",
     "current_lease": "singleton.functions.decorator",
+    "current_lease_or_none": "singleton.functions.decorator",
     "singleton": "singleton.functions.decorator",
     "ConflictPolicy": "singleton.starter",
     "Event": "singleton.starter",
@@ -134,6 +135,7 @@ __all__ = [
     "create_redis_client",
     "create_starter",
     "current_lease",
+    "current_lease_or_none",
     "default_starter",
     "force_release",
     "list_leases",

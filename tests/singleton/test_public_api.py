@@ -43,6 +43,7 @@ PUBLIC = {
     "create_redis_client",
     "create_starter",
     "current_lease",
+    "current_lease_or_none",
     "default_starter",
     "force_release",
     "list_leases",
