@@ -174,8 +174,14 @@ async def test_a_lost_lease_is_reported_after_a_sync_body_it_cannot_stop(
         return "done"
 
     task = asyncio.create_task(handle(queue_message({"n": 1})))
-    await asyncio.sleep(0.05)
-    assert await redis_client.delete(leases.keys("function:losing-sync:").lease) == 1
+    key = leases.keys("function:losing-sync:").lease
+    for _ in range(500):  # until the lease is held (under load that takes a while), <= 5 s
+        if await redis_client.exists(key):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the invocation did not take its lease within 5 s")
+    assert await redis_client.delete(key) == 1
     with pytest.raises(LeaseLost, match="was lost"):
         await asyncio.wait_for(task, 5)
     failed_at = time.monotonic()
