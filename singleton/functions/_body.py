@@ -118,10 +118,12 @@ def _check_depth(text: str) -> None:
     quote left delimits a string; splitting on quotes leaves the text outside strings at the
     even places. Where the text is not JSON these steps may miscount, but only past the first
     error, where ``json.loads`` stops anyway."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # the common case: too few brackets anywhere to nest that deep
     unescaped = text.replace("\\\\", "").replace('\\"', "")
     outside = "".join(unescaped.split('"')[::2])
     if outside.count("[") + outside.count("{") <= MAX_DEPTH:
-        return  # the common case: too few brackets to nest that deep
+        return  # the rest were in strings
     steps = memoryview(_NOT_BRACKETS.sub("", outside).encode("ascii").translate(_STEPS))
     if max(accumulate(steps.cast("b"))) > MAX_DEPTH:
         raise InvalidBodyError(f"the request body nests deeper than {MAX_DEPTH} arrays or objects")
