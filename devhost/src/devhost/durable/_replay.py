@@ -35,16 +35,19 @@ def run_episode(
     *,
     instance_id: str,
     history: list[HistoryEvent],
-    input_json: str | None,
+    input_value: Any,
     parent_instance_id: str | None,
 ) -> EpisodeResult:
-    """Run the orchestrator function over ``history`` and decode what it decided."""
+    """Run the orchestrator function over ``history`` and decode what it decided.
+
+    ``input_value`` is the context's ``input`` as a JSON value, as the extension sends it
+    (``devhost.durable._payloads.context_input``)."""
     context = {
         "history": history,
         "instanceId": instance_id,
         "isReplaying": len(history) > 2,
         "parentInstanceId": parent_instance_id,
-        "input": input_json,
+        "input": input_value,
         "upperSchemaVersion": UPPER_SCHEMA_VERSION,
     }
     # The SDK warns (e.g. "Potential duplicate Task completion") where the host would only
