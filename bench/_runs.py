@@ -87,6 +87,8 @@ def repeat(runs: int, one_run: Callable[[int], RunOutcome]) -> tuple[list[RunOut
 def number(value: float) -> str:
     """A figure with as many decimals as its size deserves."""
     size = abs(value)
+    if float(value).is_integer() and size < 1e6:
+        return str(int(value))  # counts: starts, calls
     if size >= 100:
         return f"{value:.0f}"
     if size >= 10:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -183,8 +184,6 @@ def test_escaped_backslashes_and_quotes_are_read_as_json_reads_them(text: str) -
 def test_the_collector_is_left_as_it_was_found() -> None:
     """parse_body turns the cyclic collector off while json.loads builds the value (it builds
     a tree), and back on after, refusals included; it never turns on a collector left off."""
-    import gc
-
     assert gc.isenabled()
     assert parse_body(b"[[1], [2]]", max_bytes=LIMIT) == [[1], [2]]
     with pytest.raises(InvalidBodyError):
