@@ -1,6 +1,8 @@
-"""``python -m bench [--quick]``: run the lease benchmarks against a fresh loopback redis-server.
+"""``python -m bench [--quick] [--runs N] [--each]``: the lease benchmarks, N runs (default 5),
+each against a fresh loopback redis-server; figures as min/median/max over the runs.
 
-``python -m bench starter [--quick] [--processes N]``: the starter benchmark (bench/starter/).
+``python -m bench starter [--quick] [--processes N] [--runs N]``: the starter benchmark
+(bench/starter/). ``python -m bench body [--runs N]``: the start body's check (bench/_body.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import redis
 import redis.asyncio as aioredis
 
 from bench._handoff import lease_handoffs, python_redis_lock_handoffs, redis_py_lock_handoffs
+from bench._runs import Check, RunOutcome, add_run_options, repeat, report
 from bench._stats import Summary, summarize, table
 from bench._uncontended import (
     async_cycles,
@@ -91,35 +94,56 @@ def main(argv: list[str]) -> int:
         from bench.starter._run import main as starter_main
 
         return starter_main(argv[1:])
+    if argv[:1] == ["body"]:
+        from bench._body import main as body_main
+
+        return body_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     rounds, per_round, handoffs = (2, 200, 40) if args.quick else (10, 500, 200)
+    versions: dict[str, str] = {}
 
-    with running_redis_server() as server:
-        pin_apart(server.process.pid)
-        info = redis.Redis.from_url(server.url).info("server")
-        results = asyncio.run(run_async(server.url, rounds, per_round, handoffs))
-        sync_samples, sync_commands = run_sync(server.url, rounds, per_round)
-        prl_handoffs = python_redis_lock_handoffs(server.url, handoffs)
+    def one_run(index: int) -> RunOutcome:
+        with running_redis_server() as server:
+            pin_apart(server.process.pid)
+            versions["redis"] = redis.Redis.from_url(server.url).info("server")["redis_version"]
+            results = asyncio.run(run_async(server.url, rounds, per_round, handoffs))
+            sync_samples, sync_commands = run_sync(server.url, rounds, per_round)
+            prl_handoffs = python_redis_lock_handoffs(server.url, handoffs)
+        return outcome_of(results, sync_samples, sync_commands, prl_handoffs)
 
+    outcomes, load = repeat(args.runs, one_run)
     print(
-        f"# Lease benchmark: redis-server {info['redis_version']} on loopback, "
+        f"# Lease benchmark: redis-server {versions['redis']} on loopback, "
         f"Python {platform.python_version()}, redis-py {redis.__version__}, "
-        f"{rounds * per_round} uncontended cycles and {handoffs} hand-offs per contender\n"
+        f"{rounds * per_round} uncontended cycles and {handoffs} hand-offs per contender, "
+        f"{args.runs} runs (a fresh redis-server each)\n\n{load}\n"
     )
+    print(report(outcomes, each=args.each))
+    return 0
+
+
+def outcome_of(
+    results: dict[str, object],
+    sync_samples: dict[str, list[int]],
+    sync_commands: dict[str, str],
+    prl_handoffs: list[int],
+) -> RunOutcome:
+    """One run's figures, target checks and tables."""
     uncontended: dict[str, list[int]] = results["uncontended"]  # type: ignore[assignment]
     commands: dict[str, str] = {**results["commands"], **sync_commands}  # type: ignore[dict-item]
     summaries = [summarize(n, s) for n, s in {**uncontended, **sync_samples}.items()]
     floor = summaries[0]
     sync_floor = next(s for s in summaries if s.name == "raw floor, sync client")
 
-    def ratio(summary: Summary) -> str:
+    def times_floor(summary: Summary) -> float:
         base = sync_floor if summary.name in sync_samples else floor
-        return f"{summary.median_us / base.median_us:.2f}x"
+        return summary.median_us / base.median_us
 
-    print("## Uncontended acquire + release\n")
-    print(
+    detail = ["## Uncontended acquire + release\n"]
+    detail.append(
         table(
             ["contender", "median µs", "p99 µs", "vs floor (median)", "Redis commands per cycle"],
             [
@@ -127,7 +151,7 @@ def main(argv: list[str]) -> int:
                     s.name,
                     f"{s.median_us:.0f}",
                     f"{s.p99_us:.0f}",
-                    ratio(s),
+                    f"{times_floor(s):.2f}x",
                     commands[s.name],
                 ]
                 for s in summaries
@@ -136,8 +160,8 @@ def main(argv: list[str]) -> int:
     )
     handoff = {**results["handoff"], "python-redis-lock (BLPOP)": prl_handoffs}  # type: ignore[dict-item]
     handoff_summaries = [summarize(n, s) for n, s in handoff.items()]
-    print("\n## Hand-off: release -> blocked waiter holds it\n")
-    print(
+    detail.append("\n## Hand-off: release -> blocked waiter holds it\n")
+    detail.append(
         table(
             ["contender", "median ms", "p99 ms", "samples"],
             [
@@ -149,40 +173,36 @@ def main(argv: list[str]) -> int:
     ours = next(s for s in summaries if s.name.startswith("our lease: async with"))
     redis_py = next(s for s in summaries if s.name == "redis.asyncio Lock")
     ours_handoff = handoff_summaries[0]
-    checks = [
-        (
-            f"uncontended hold() <= {UNCONTENDED_VS_FLOOR}x the raw floor",
-            ours.median_us <= UNCONTENDED_VS_FLOOR * floor.median_us,
-            ratio(ours),
-        ),
-        (
-            "uncontended hold() <= redis.asyncio Lock",
-            ours.median_us <= redis_py.median_us,
-            f"{ours.median_us:.0f} vs {redis_py.median_us:.0f} µs",
-        ),
-        (
-            f"hand-off median <= {HANDOFF_MEDIAN_MS} ms",
-            ours_handoff.median_us <= HANDOFF_MEDIAN_MS * 1000,
-            f"{ours_handoff.median_us / 1000:.2f} ms",
-        ),
-        (
-            f"hand-off p99 <= {HANDOFF_P99_MS} ms",
-            ours_handoff.p99_us <= HANDOFF_P99_MS * 1000,
-            f"{ours_handoff.p99_us / 1000:.2f} ms",
-        ),
-    ]
-    print("\n## Targets\n")
-    print(
-        table(["target", "met", "measured"], [[t, "yes" if ok else "NO", m] for t, ok, m in checks])
-    )
     scripts = next(s for s in summaries if s.name.startswith("raw, running our"))
-    print(
+    detail.append(
         f"\nWhere hold()'s gap to the floor goes: our scripts on a bare client "
         f"{scripts.median_us - floor.median_us:+.0f} µs (Redis and the wire), the library "
         f"{ours.median_us - scripts.median_us:+.0f} µs (hold() vs those scripts: "
         f"{ours.median_us / scripts.median_us:.2f}x)"
     )
-    return 0
+    outcome = RunOutcome(detail="\n".join(detail))
+    for s in summaries:
+        outcome.figures[f"{s.name}: median µs"] = s.median_us
+        outcome.figures[f"{s.name}: p99 µs"] = s.p99_us
+        outcome.figures[f"{s.name}: median vs floor (x)"] = times_floor(s)
+    for s in handoff_summaries:
+        outcome.figures[f"hand-off, {s.name}: median ms"] = s.median_us / 1000
+        outcome.figures[f"hand-off, {s.name}: p99 ms"] = s.p99_us / 1000
+    outcome.checks = {
+        f"uncontended hold() <= {UNCONTENDED_VS_FLOOR}x the raw floor": Check(
+            times_floor(ours) <= UNCONTENDED_VS_FLOOR, times_floor(ours), "x"
+        ),
+        "uncontended hold() <= redis.asyncio Lock (ours / theirs)": Check(
+            ours.median_us <= redis_py.median_us, ours.median_us / redis_py.median_us, "x"
+        ),
+        f"hand-off median <= {HANDOFF_MEDIAN_MS} ms": Check(
+            ours_handoff.median_us <= HANDOFF_MEDIAN_MS * 1000, ours_handoff.median_us / 1000, "ms"
+        ),
+        f"hand-off p99 <= {HANDOFF_P99_MS} ms": Check(
+            ours_handoff.p99_us <= HANDOFF_P99_MS * 1000, ours_handoff.p99_us / 1000, "ms"
+        ),
+    }
+    return outcome
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -65,6 +66,131 @@ def _validated_url(raw: str) -> str:
         netloc = f"{parts.netloc}:{azure_port}"
         return urlunsplit(parts._replace(netloc=netloc))
     return raw
+
+
+#: Spellings redis-py reads as a boolean option (it takes anything else as true, "off" too).
+_TRUE = frozenset({"1", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "f", "false", "n", "no"})
+#: The ssl_cert_reqs values redis-py knows (exactly these spellings).
+_CERT_REQS = ("none", "optional", "required")
+
+
+#: A check of one option's value: None when it is good, else what it must be.
+_Check = Callable[[str], str | None]
+
+
+def _count(minimum: int) -> _Check:
+    def check(value: str) -> str | None:
+        if not value.isascii() or not value.isdigit() or int(value) < minimum:
+            return f"a whole number >= {minimum}"
+        return None
+
+    return check
+
+
+def _positive_seconds(value: str) -> str | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return "seconds (a number > 0)"
+    if not math.isfinite(number) or number <= 0:
+        return "seconds (a number > 0)"
+    return None
+
+
+def _boolean(value: str) -> str | None:
+    if value.lower() in _TRUE | _FALSE:
+        return None
+    return "true or false"
+
+
+def _any_text(value: str) -> str | None:
+    return None
+
+
+def _cert_reqs(value: str) -> str | None:
+    return None if value in _CERT_REQS else f"one of {', '.join(_CERT_REQS)}"
+
+
+def _existing_file(value: str) -> str | None:
+    return None if os.path.isfile(value) else "an existing file"
+
+
+def _existing_directory(value: str) -> str | None:
+    return None if os.path.isdir(value) else "an existing directory"
+
+
+#: Every ``REDIS_URL`` query option this library passes on to redis-py, with its check; any
+#: other is refused at start (redis-py hands an unknown one to the connection, which raises a
+#: TypeError at the first command). ``True`` marks the TLS options, valid on rediss:// only.
+_URL_OPTIONS: dict[str, tuple[_Check, bool]] = {
+    "db": (_count(0), False),
+    "socket_timeout": (_positive_seconds, False),
+    "socket_connect_timeout": (_positive_seconds, False),
+    "socket_keepalive": (_boolean, False),
+    "retry_on_timeout": (_boolean, False),
+    "health_check_interval": (_count(0), False),  # redis-py reads it as an int
+    "max_connections": (_count(1), False),
+    "socket_read_size": (_count(1), False),
+    "client_name": (_any_text, False),
+    "protocol": (lambda value: None if value in ("2", "3") else "2 or 3", False),
+    "username": (_any_text, False),
+    "password": (_any_text, False),
+    "ssl_cert_reqs": (_cert_reqs, True),
+    "ssl_check_hostname": (_boolean, True),
+    "ssl_ca_certs": (_existing_file, True),
+    "ssl_ca_path": (_existing_directory, True),
+    "ssl_certfile": (_existing_file, True),
+    "ssl_keyfile": (_existing_file, True),
+    "ssl_ciphers": (_any_text, True),
+}
+
+
+def _check_url_options(url: str, *, cluster: bool) -> dict[str, str]:
+    """ConfigurationError naming the first ``REDIS_URL`` query option (or database path) that
+    redis-py would misread: raise on at the first command, or ignore (``redis://host/abc``
+    silently used database 0)."""
+    parts = urlsplit(url)
+    options: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in options:
+            raise ConfigurationError(f"REDIS_URL names the option {name!r} twice")
+        if name not in _URL_OPTIONS:
+            raise ConfigurationError(
+                f"REDIS_URL: {name!r} is not a supported option "
+                f"(supported: {', '.join(sorted(_URL_OPTIONS))})"
+            )
+        check, tls_only = _URL_OPTIONS[name]
+        if tls_only and parts.scheme != "rediss":
+            raise ConfigurationError(
+                f"REDIS_URL: the option {name!r} is for TLS connections (rediss://), "
+                f"and this URL is {parts.scheme}://"
+            )
+        wanted = "a value" if not value else check(value)
+        if wanted is not None:
+            shown = REDACTED if _SECRET_PARAMETER.search(name) else repr(value)
+            raise ConfigurationError(
+                f"REDIS_URL: the option {name!r} must be {wanted}, not {shown}"
+            )
+        options[name] = value
+    path = unquote(parts.path)
+    if path not in ("", "/"):
+        database = path[1:]
+        if not database.isascii() or not database.isdigit():
+            raise ConfigurationError(
+                f"REDIS_URL: the path must be a database number (/0), not {path!r}"
+            )
+        if "db" in options and int(options["db"]) != int(database):
+            raise ConfigurationError(
+                f"REDIS_URL names database {database} in its path and {options['db']} in ?db="
+            )
+        options.setdefault("db", database)
+    if cluster and int(options.get("db", "0")) != 0:
+        raise ConfigurationError(
+            f"REDIS_URL names database {options['db']}, but a Redis Cluster has database 0 only "
+            "(REDIS_CLUSTER is set)"
+        )
+    return options
 
 
 #: Query parameters whose values are secrets (redis-py reads ``?password=``; the rest is caution).
@@ -194,10 +320,18 @@ class RedisSettings:
                 raise ConfigurationError("REDIS_TLS_CA_FILE is set but REDIS_URL is not rediss://")
             if not os.path.isfile(tls_ca_file):
                 raise ConfigurationError(f"REDIS_TLS_CA_FILE {tls_ca_file!r} is not a file")
+        cluster = parse_bool(environ, "REDIS_CLUSTER")
+        options = _check_url_options(url, cluster=cluster)
+        for name in ("username", "password"):
+            if entra_auth != "none" and name in options:
+                raise ConfigurationError(
+                    f"REDIS_URL has ?{name}= but REDIS_ENTRA_AUTH is set: leave it out, "
+                    "the Entra ID token names the identity"
+                )
         return cls(
             url=url,
             tls_ca_file=tls_ca_file,
-            cluster=parse_bool(environ, "REDIS_CLUSTER"),
+            cluster=cluster,
             entra_auth=entra_auth,
             entra_client_id=client_id,
             entra_tenant_id=tenant_id,

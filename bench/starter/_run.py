@@ -22,6 +22,7 @@ import aiohttp
 import redis
 from azure.durable_functions.models.utils import http_utils
 
+from bench._runs import Check, RunOutcome, add_run_options, number, repeat, report
 from bench._stats import summarize, table
 from bench.starter import _grpc as grpc_bench
 from bench.starter._callers import (
@@ -227,33 +228,79 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--processes", type=int, default=1, help="OS processes the one-ID callers run in (1)"
     )
+    add_run_options(parser)
     args = parser.parse_args(argv)
     plan = {1: 40, 10: 100, 100: 200} if args.quick else {1: 200, 10: 600, 100: 1200}
     rounds, trials = (2, 2) if args.quick else (4, 5)
+    versions: dict[str, str] = {}
 
-    with running_redis_server() as server, backend_process(args.latency) as (url, binding):
-        run = Run(url, binding, server.url, args.processes)
-        fresh, storms = asyncio.run(run.everything(plan, rounds, args.callers, trials))
-        redis_version = run.redis.info("server")["redis_version"]
-        grpc_section = grpc_bench.run(args.latency, server.url, quick=args.quick)
+    def one_run(index: int) -> RunOutcome:
+        with running_redis_server() as server, backend_process(args.latency) as (url, binding):
+            run = Run(url, binding, server.url, args.processes)
+            fresh, storms = asyncio.run(run.everything(plan, rounds, args.callers, trials))
+            versions["redis"] = run.redis.info("server")["redis_version"]
+        return outcome_of(fresh, storms, args.callers, trials)
 
+    outcomes, load = repeat(args.runs, one_run)
     print(
-        f"# Starter benchmark: ours vs the documentation's sample, one run\n\n"
-        f"Embedded Durable backend (own process) with {args.latency * 1000:g} ms per store "
-        f"operation; redis-server {redis_version} on loopback; Python {platform.python_version()}; "
-        f"{os.cpu_count()} CPUs ({platform.machine()}); one-ID callers in {args.processes} "
-        f"process(es).\n"
+        f"# Starter benchmark: ours vs the documentation's sample, {args.runs} runs\n\n"
+        f"Embedded Durable backend (own process, a fresh one each run) with "
+        f"{args.latency * 1000:g} ms per store operation; redis-server {versions['redis']} on "
+        f"loopback; Python {platform.python_version()}; {os.cpu_count()} CPUs "
+        f"({platform.machine()}); one-ID callers in {args.processes} process(es), "
+        f"{args.callers} callers, {trials} trials per run.\n\n{load}\n"
     )
-    fresh_text, fresh_p50 = fresh_table(fresh)
-    print("## Fresh IDs: latency of a start\n")
-    print(fresh_text)
-    print(f"\n## {args.callers} concurrent callers on one ID (median of {trials} trials)\n")
-    medians = {key: OneId.of(trials_run, args.callers) for key, trials_run in storms.items()}
-    print(one_id_table(storms, medians, trials))
-    print("\n## Targets\n")
-    print(targets(fresh_p50, medians))
-    print("\n" + grpc_section)
+    print(report(outcomes, each=args.each))
+    # The gRPC clients beside the v1 figures: one run of their own (bench/starter/_grpc.py).
+    with running_redis_server() as server:
+        print("\n" + grpc_bench.run(args.latency, server.url, quick=args.quick))
     return 0
+
+
+def outcome_of(
+    fresh: dict[int, dict[str, list[int]]],
+    storms: dict[tuple[str, str], list[Storm]],
+    callers: int,
+    trials: int,
+) -> RunOutcome:
+    """One run's figures, target checks and tables."""
+    fresh_text, fresh_p50 = fresh_table(fresh)
+    medians = {key: OneId.of(trials_run, callers) for key, trials_run in storms.items()}
+    checks = target_checks(fresh_p50, medians)
+    detail = [
+        "### Fresh IDs: latency of a start\n",
+        fresh_text,
+        f"\n### {callers} concurrent callers on one ID (median of {trials} trials)\n",
+        one_id_table(storms, medians, trials),
+        "\n### Targets in this run\n",
+        table(
+            ["target", "met", "measured"],
+            [
+                [t, "yes" if c.met else "NO", f"{number(c.measured)}{c.unit}"]
+                for t, c in checks.items()
+            ],
+        ),
+    ]
+    outcome = RunOutcome(checks=checks, detail="\n".join(detail))
+    for concurrency, by_name in fresh.items():
+        for name in CONTENDERS:
+            summary = summarize(name, by_name[name])
+            outcome.figures[f"fresh, concurrency {concurrency}, {name}: p50 ms"] = (
+                summary.median_us / 1000
+            )
+            outcome.figures[f"fresh, concurrency {concurrency}, {name}: p99 ms"] = (
+                summary.p99_us / 1000
+            )
+        outcome.figures[f"fresh, concurrency {concurrency}: p50 ours / sample (x)"] = fresh_p50[
+            concurrency
+        ]
+    for (scenario, name), one in medians.items():
+        prefix = f"one ID, {scenario}, {name}"
+        outcome.figures[f"{prefix}: all answered ms"] = one.seconds * 1000
+        outcome.figures[f"{prefix}: most starts in a trial"] = one.starts[1]
+        outcome.figures[f"{prefix}: Durable calls"] = one.durable_calls
+        outcome.figures[f"{prefix}: Redis commands / request"] = one.redis_per_request
+    return outcome
 
 
 def fresh_table(fresh: dict[int, dict[str, list[int]]]) -> tuple[str, dict[int, float]]:
@@ -334,32 +381,28 @@ def one_id_table(
     return table([*headers, "answers per trial", "Durable calls", "Redis cmds / request"], rows)
 
 
-def targets(fresh_p50: dict[int, float], medians: dict[tuple[str, str], OneId]) -> str:
-    checks = [
-        (f"fresh-ID p50 <= {FRESH_P50_VS_SAMPLE}x the sample, concurrency {c}", r, f"{r:.2f}x")
+def target_checks(
+    fresh_p50: dict[int, float], medians: dict[tuple[str, str], OneId]
+) -> dict[str, Check]:
+    checks = {
+        f"fresh-ID p50 <= {FRESH_P50_VS_SAMPLE}x the sample, concurrency {c}": Check(
+            r <= FRESH_P50_VS_SAMPLE, r, "x"
+        )
         for c, r in fresh_p50.items()
-    ]
-    rows = [[t, "yes" if r <= FRESH_P50_VS_SAMPLE else "NO", m] for t, r, m in checks]
+    }
     for scenario in SCENARIOS:
         ours, sample = medians[(scenario, "ours")], medians[(scenario, "sample")]
         ratio = ours.seconds / sample.seconds
-        for target, met, measured in (
-            ("exactly one start in every trial", ours.starts == (1, 1), ours.starts_text),
-            (
-                f"<= {ONE_ID_DURABLE_CALLS} Durable calls in all",
-                ours.durable_calls <= ONE_ID_DURABLE_CALLS,
-                f"{ours.durable_calls:g}",
-            ),
-            (
-                f"<= {ONE_ID_REDIS_PER_REQUEST} Redis commands per request",
-                ours.redis_per_request <= ONE_ID_REDIS_PER_REQUEST,
-                f"{ours.redis_per_request:.2f}",
-            ),
-            (
-                f"all answered within {ONE_ID_TIME_VS_SAMPLE}x the sample's time",
-                ratio <= ONE_ID_TIME_VS_SAMPLE,
-                f"{ratio:.2f}x",
-            ),
-        ):
-            rows.append([f"{scenario}: {target}", "yes" if met else "NO", measured])
-    return table(["target", "met", "measured"], rows)
+        checks[f"{scenario}: exactly one start in every trial (most starts)"] = Check(
+            ours.starts == (1, 1), ours.starts[1]
+        )
+        checks[f"{scenario}: <= {ONE_ID_DURABLE_CALLS} Durable calls in all"] = Check(
+            ours.durable_calls <= ONE_ID_DURABLE_CALLS, ours.durable_calls
+        )
+        checks[f"{scenario}: <= {ONE_ID_REDIS_PER_REQUEST} Redis commands per request"] = Check(
+            ours.redis_per_request <= ONE_ID_REDIS_PER_REQUEST, ours.redis_per_request
+        )
+        checks[f"{scenario}: all answered within {ONE_ID_TIME_VS_SAMPLE}x the sample's time"] = (
+            Check(ratio <= ONE_ID_TIME_VS_SAMPLE, ratio, "x")
+        )
+    return checks

@@ -47,7 +47,7 @@ from singleton._errors import (
 from singleton._telemetry import lease_lost, timed_lease_wait
 from singleton.lease._eviction import EvictionCheck
 from singleton.lease._keys import LeaseKeys, lease_keys
-from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds
+from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds, validity
 from singleton.lease._renewal import Clock, LeaseKeeper, Sleep
 from singleton.lease._store import Attempt, LeaseStore, Release
 from singleton.lease._wakeups import SETTLED_PREFIX, WakeUps
@@ -58,17 +58,8 @@ logger = logging.getLogger(__name__)
 
 #: Shortest nap between two tries of a busy lease (the PTTL may read 0 just before expiry).
 _MIN_NAP = 0.001
-#: Redis and this process measure a TTL with different clocks: count on this fraction less
-#: of it, plus a fixed 2 ms (the allowance of Redis's own Redlock description).
-CLOCK_DRIFT = 0.01
-_DRIFT_FLOOR = 0.002
 #: The longest a cleanup (a release after a failed or cancelled acquire) may take.
 _CLEANUP_WITHIN = 1.0
-
-
-def validity(ttl: float) -> float:
-    """How long a lease with ``ttl`` is certainly ours, from when its command was sent."""
-    return ttl - (ttl * CLOCK_DRIFT + _DRIFT_FLOOR)
 
 
 def refuse_unsupported(policy: LeasePolicy, *, cluster: bool) -> None:

@@ -15,6 +15,16 @@ Duration = float | timedelta
 
 #: Redis expiries have millisecond precision; anything shorter cannot be expressed.
 MIN_TTL = 0.001
+#: Redis and this process measure a TTL with different clocks: count on this fraction less
+#: of it, plus a fixed 2 ms (the allowance of Redis's own Redlock description).
+CLOCK_DRIFT = 0.01
+_DRIFT_FLOOR = 0.002
+
+
+def validity(ttl: float) -> float:
+    """How long a lease with ``ttl`` is certainly ours, from when its command was sent: the
+    holder's deadline (the keeper ends the hold there), so a renewal must come before it."""
+    return ttl - (ttl * CLOCK_DRIFT + _DRIFT_FLOOR)
 
 
 def seconds(value: Duration, *, what: str) -> float:
@@ -44,6 +54,9 @@ class LeasePolicy:
     wait:            how long ``acquire``/``hold`` wait for a busy lease (default 0: fail at once).
     renew_every:     how often ``hold`` extends a lease still held (default ``ttl / 3``). The first
                      renewal fires only once a hold lasted this long, so short holds never renew.
+                     It must be shorter than the lease's validity, ``validity(ttl)`` (the ttl less
+                     the clock-drift allowance, 1 % + 2 ms): a renewal due later would come after
+                     the holder's deadline and never be sent.
     max_hold:        stop renewing after this long; the holder then loses the lease (``LeaseLost``).
                      ``None`` (default) renews for as long as the holder holds it.
     min_replicas:    after acquiring, ``WAIT`` for this many replicas to acknowledge
@@ -85,9 +98,12 @@ class LeasePolicy:
         if wait_s < 0:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
         renew_s = ttl_s / 3 if renew_every is None else seconds(renew_every, what="renew_every")
-        if not 0 < renew_s < ttl_s:
+        if renew_every is not None and not 0 < renew_s < validity(ttl_s):
+            # The keeper's deadline is validity(ttl) after the acquire: a first renewal due at
+            # or after it is never sent, and the lease runs out however long the hold.
             raise ValueError(
-                f"renew_every must be > 0 and shorter than ttl ({ttl_s} s), not {renew_every!r}"
+                f"renew_every must be > 0 and shorter than ttl less the clock-drift allowance "
+                f"(under {validity(ttl_s):.6g} s for ttl {ttl_s:g} s), not {renew_every!r}"
             )
         max_hold_s = None if max_hold is None else seconds(max_hold, what="max_hold")
         if max_hold_s is not None and max_hold_s <= 0:

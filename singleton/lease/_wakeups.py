@@ -200,9 +200,14 @@ class _Subscriber:
                     unconfirmed[channel] += 1
                     sent_at.append(loop.time())
                 for channel in [c for c in subscribed if c not in self._waiters]:
-                    await self._send("SUNSUBSCRIBE" if self._sharded else "UNSUBSCRIBE", channel)
+                    if channel in self._waiters:
+                        continue  # a waiter came while an earlier command was being sent
+                    # Not live from now on, before the await: a waiter that registers while
+                    # the UNSUBSCRIBE is sent must wait for the next SUBSCRIBE's confirmation,
+                    # not be told "subscribed" while Redis drops the subscription.
                     subscribed.discard(channel)
                     self._live.discard(channel)
+                    await self._send("SUNSUBSCRIBE" if self._sharded else "UNSUBSCRIBE", channel)
                     sent_at.append(loop.time())
                 probe_every = self._probe_every if subscribed else _IDLE_PROBE_EVERY
                 now = loop.time()

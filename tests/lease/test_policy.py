@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from singleton.lease._policy import LeasePolicy, milliseconds
+from singleton.lease._policy import LeasePolicy, milliseconds, validity
 
 
 def test_defaults_match_webjobs_singleton() -> None:
@@ -47,6 +47,10 @@ def test_it_is_frozen_and_keyword_only() -> None:
         ({"ttl": float("inf")}, "ttl must be finite"),
         ({"wait": -0.1}, "wait must be >= 0"),
         ({"ttl": 3, "renew_every": 3}, "renew_every must be > 0 and shorter than ttl"),
+        # The keeper's deadline is 0.988 s after the acquire: a renewal due at 0.995 s is never
+        # sent (accepted before, and the lease ran out under every hold).
+        ({"ttl": 1, "renew_every": 0.995}, r"under 0\.988 s for ttl 1 s\), not 0\.995"),
+        ({"ttl": 1, "renew_every": 0.988}, "shorter than ttl less the clock-drift allowance"),
         ({"renew_every": 0}, "renew_every must be > 0"),
         ({"max_hold": 0}, "max_hold must be > 0"),
         ({"min_replicas": -1}, "min_replicas must be an int"),
@@ -66,3 +70,8 @@ def test_bad_values_are_refused_naming_the_field(
 def test_values_that_are_not_durations_are_refused(value: object) -> None:
     with pytest.raises(TypeError, match="ttl must be seconds"):
         LeasePolicy(ttl=value)  # type: ignore[arg-type]
+
+
+def test_a_renewal_just_inside_the_validity_is_accepted() -> None:
+    assert validity(1.0) == pytest.approx(0.988)
+    assert LeasePolicy(ttl=1, renew_every=0.987).renew_every == 0.987

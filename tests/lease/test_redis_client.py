@@ -198,3 +198,19 @@ def test_entra_without_the_optional_package_is_a_configuration_error(
     monkeypatch.setitem(sys.modules, "redis_entraid.cred_provider", None)  # import fails
     with pytest.raises(ConfigurationError, match="redis-entraid is not installed"):
         create_redis_client(entra_settings(acl_server))
+
+
+async def test_the_url_options_that_pass_the_check_reach_the_connection(
+    redis_server: RedisServer,
+) -> None:
+    """What the start-up check accepts, redis-py connects with: the database of the path
+    and the client name of the query (read back from the real server)."""
+    url = f"redis://{redis_server.host}:{redis_server.port}/3?socket_timeout=2&client_name=app"
+    client = create_redis_client(RedisSettings.from_environ({"REDIS_URL": url}))
+    try:
+        await client.set("where", "db3")
+        assert await client.client_getname() == "app"
+        info = await client.client_info()
+        assert int(info["db"]) == 3
+    finally:
+        await client.aclose()

@@ -142,3 +142,66 @@ def test_bad_settings_raise_configuration_error_naming_the_setting(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RedisSettings.from_environ(environ)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        # Each read by redis-py only at the first command (TypeError/ValueError) or never.
+        ("redis://h/0?socket_timeout=abc", r"'socket_timeout' must be seconds .*, not 'abc'"),
+        ("redis://h/0?socket_timeout=-1", r"'socket_timeout' must be seconds"),
+        ("redis://h/0?ssl_cert_reqs=none", r"'ssl_cert_reqs' is for TLS connections \(rediss://\)"),
+        ("rediss://h/0?ssl_cert_reqs=None", r"'ssl_cert_reqs' must be one of none, optional"),
+        ("redis://h/abc", r"the path must be a database number \(/0\), not '/abc'"),
+        ("redis://h/-1", r"the path must be a database number"),
+        ("redis://h/1?db=2", r"database 1 in its path and 2 in \?db="),
+        ("redis://h?db=x", r"'db' must be a whole number >= 0, not 'x'"),
+        ("redis://h?health_check_interval=0.5", r"'health_check_interval' must be a whole"),
+        ("redis://h?max_connections=0", r"'max_connections' must be a whole number >= 1"),
+        ("redis://h?socket_keepalive=off", r"'socket_keepalive' must be true or false"),
+        ("redis://h?protocol=4", r"'protocol' must be 2 or 3"),
+        ("redis://h?socket_timeout=", r"'socket_timeout' must be a value"),
+        ("redis://h?db=1&db=1", r"names the option 'db' twice"),
+        ("redis://h?retry=3", r"'retry' is not a supported option \(supported: client_name, db"),
+        ("redis://h?password=", r"'password' must be a value, not \*\*\*"),
+        ("rediss://h?ssl_ca_certs=/nonexistent.pem", r"'ssl_ca_certs' must be an existing file"),
+    ],
+)
+def test_every_url_option_is_checked_at_start_naming_it(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisSettings.from_environ({"REDIS_URL": url})
+
+
+def test_the_url_option_checks_keep_secrets_out_of_the_message() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RedisSettings.from_environ({"REDIS_URL": "redis://h?password=hunter2&bogus=1"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_cluster_has_database_zero_only() -> None:
+    with pytest.raises(ConfigurationError, match="a Redis Cluster has database 0 only"):
+        RedisSettings.from_environ({"REDIS_URL": "redis://h/3", "REDIS_CLUSTER": "true"})
+    RedisSettings.from_environ({"REDIS_URL": "redis://h/0", "REDIS_CLUSTER": "true"})
+
+
+def test_entra_auth_refuses_a_password_in_the_query() -> None:
+    with pytest.raises(ConfigurationError, match=r"\?password= but REDIS_ENTRA_AUTH is set"):
+        RedisSettings.from_environ(
+            {"REDIS_URL": "rediss://h?password=x", "REDIS_ENTRA_AUTH": "managed-identity"}
+        )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://h",
+        "redis://h/",
+        "redis://h/15",
+        "redis://h/2?db=2&socket_timeout=0.5&socket_connect_timeout=2&socket_keepalive=no",
+        "redis://h?health_check_interval=10&max_connections=5&client_name=app&protocol=3",
+        "redis://h?retry_on_timeout=True&socket_read_size=65536&username=u&password=p",
+        "rediss://h?ssl_cert_reqs=required&ssl_check_hostname=false&ssl_ciphers=HIGH",
+    ],
+)
+def test_good_url_options_are_accepted(url: str) -> None:
+    assert RedisSettings.from_environ({"REDIS_URL": url}).url == url

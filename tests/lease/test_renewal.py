@@ -26,6 +26,17 @@ async def test_renewal_keeps_the_lease_through_work_five_times_its_ttl(
     assert await redis_client.exists(lease.key) == 0
 
 
+async def test_a_renewal_due_close_to_the_deadline_still_keeps_the_lease(
+    make_leases: MakeLeases, redis_client: aioredis.Redis
+) -> None:
+    """The latest renew_every the policy accepts is one the keeper can act on: the first
+    renewal is sent before the holder's deadline (ttl less the drift allowance)."""
+    leases = make_leases(ttl=0.5, renew_every=0.45)  # validity 0.493 s
+    async with leases.hold("late renewal") as lease:
+        await asyncio.sleep(1.2)
+        assert await redis_client.get(lease.key) == lease.token.encode()  # renewed twice
+
+
 async def test_short_holds_send_exactly_acquire_and_release(
     make_leases: MakeLeases, redis_client: aioredis.Redis
 ) -> None:

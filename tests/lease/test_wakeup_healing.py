@@ -5,6 +5,7 @@ that leaves early. Real redis-server, a misbehaving TCP proxy."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 
 from singleton._errors import LeaseBusy
 from singleton.lease._leases import Lease, LeasePolicy, Leases
+from singleton.lease._wakeups import Signal, WakeUps
 from tests.lease.conftest import subscribers, until
 from tests.lease.servers import LossyProxy
 from tests.redis_servers import RedisServer
@@ -150,3 +152,50 @@ async def test_waiters_cancelled_before_their_subscription_is_confirmed_leave_no
 
 async def _no_subscribers(client: aioredis.Redis, channel: str) -> bool:
     return await subscribers(client, channel) == 0
+
+
+async def test_a_waiter_registering_while_its_channel_is_unsubscribed_waits_for_redis(
+    redis_client: aioredis.Redis,
+) -> None:
+    """The last waiter of a channel leaves, the subscriber sends UNSUBSCRIBE, and a new waiter
+    of the same channel registers while that command is out. It must not be told "subscribed"
+    until Redis has the subscription again (it was at once: a release then went unseen and the
+    waiter slept its fallback nap)."""
+    wakeups = WakeUps(redis_client)
+    channel = "unsubscribing"
+    seen: dict[str, object] = {}
+    late = contextlib.ExitStack()
+    try:
+        with wakeups.watch(channel) as first:
+            assert await first.subscribed(5)
+            assert await subscribers(redis_client, channel) == 1
+            subscriber = wakeups._subscribers[""]
+            send = subscriber._send
+
+            async def send_then_register(*command: str) -> None:
+                await send(*command)
+                if command[0] != "UNSUBSCRIBE" or "signal" in seen:
+                    return
+                await until(  # Redis has dropped the subscription
+                    lambda: _no_subscribers(redis_client, channel), "UNSUBSCRIBE had no effect"
+                )
+                signal = seen["signal"] = late.enter_context(wakeups.watch(channel))
+                seen["told subscribed"] = await signal.subscribed(0.2)
+                seen["subscribers then"] = await subscribers(redis_client, channel)
+
+            subscriber._send = send_then_register  # type: ignore[method-assign]
+        await until(lambda: _is_set(seen, "subscribers then"), "no UNSUBSCRIBE was sent")
+        assert seen["told subscribed"] is False, seen  # Redis had no subscriber then
+        signal = seen["signal"]
+        assert isinstance(signal, Signal)
+        assert await signal.subscribed(5)
+        assert await subscribers(redis_client, channel) == 1
+        await redis_client.publish(channel, "released")
+        assert await signal.wait(5)
+    finally:
+        late.close()
+        await wakeups.aclose()
+
+
+async def _is_set(seen: dict[str, object], key: str) -> bool:
+    return key in seen

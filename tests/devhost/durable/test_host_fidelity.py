@@ -200,8 +200,8 @@ async def test_create_and_wait_answers_with_the_outcome(
     """WaitForCompletionOrCreateCheckStatusResponseAsync: Completed 200 with the output;
     Failed the status payload; still running after the timeout 202; the same for restart."""
     wait = "timeout=5&pollingInterval=0.05"
-    async with http.post(served.webhook(f"orchestrators/{o.ECHO}/cw-1?{wait}"), json=7) as r:
-        assert (r.status, await _json(r)) == (200, 7)
+    async with http.post(served.webhook(f"orchestrators/{o.ECHO}/cw-1?{wait}"), json={"n": 7}) as r:
+        assert (r.status, await _json(r)) == (200, {"n": 7})
     async with http.post(served.webhook(f"orchestrators/{o.FAILING}/cw-2?{wait}")) as r:
         assert r.status == 200
         assert (await _json(r))["runtimeStatus"] == "Failed"
@@ -211,7 +211,7 @@ async def test_create_and_wait_answers_with_the_outcome(
         assert (await _json(r))["id"] == "cw-3"
     url = served.webhook(f"instances/cw-1/restart?restartWithNewInstanceId=false&{wait}")
     async with http.post(url) as r:
-        assert (r.status, await _json(r)) == (200, 7)
+        assert (r.status, await _json(r)) == (200, {"n": 7})
     async with http.post(
         served.webhook(f"orchestrators/{o.ECHO}?timeout=1&pollingInterval=2")
     ) as r:
@@ -283,7 +283,9 @@ async def test_restart_of_a_running_id_kept_is_500(
 
 async def test_trailing_slashes_are_trimmed(served: Served, http: aiohttp.ClientSession) -> None:
     """HandleRequestAsync matches ``"/" + path.Trim('/')``."""
-    async with http.post(served.webhook(f"orchestrators/{o.ECHO}/slash/"), json=1) as response:
+    async with http.post(
+        served.webhook(f"orchestrators/{o.ECHO}/slash/"), json={"n": 1}
+    ) as response:
         assert response.status == 202
     await wait_for_status(served.client, "slash", "Completed")
     async with http.get(served.webhook("instances/slash/")) as response:
@@ -348,12 +350,12 @@ async def test_instance_ids_with_braces_are_served(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     """DurableClient.StartNewAsync refuses only @, /, \\, #, ? and controls: braces are IDs."""
-    async with http.post(served.webhook(f"orchestrators/{o.ECHO}/{{order}}-1"), json=1) as r:
+    async with http.post(served.webhook(f"orchestrators/{o.ECHO}/{{order}}-1"), json={"n": 1}) as r:
         assert r.status == 202
         assert (await _json(r))["id"] == "{order}-1"
     await served.client.start_new(o.ECHO, "{x}", 2)
     assert (await wait_for_status(served.client, "{x}", "Completed")).output == 2
-    assert (await wait_for_status(served.client, "{order}-1", "Completed")).output == 1
+    assert (await wait_for_status(served.client, "{order}-1", "Completed")).output == {"n": 1}
     assert (await served.client.purge_instance_history("{x}")).instances_deleted == 1
 
 

@@ -33,7 +33,7 @@ from devhost.durable._history import (
 )
 from devhost.durable._ids import new_instance_id, validate_instance_id
 from devhost.durable._paging import decode_continuation_token, encode_continuation_token
-from devhost.durable._payloads import orchestrator_input
+from devhost.durable._payloads import get_input_json
 from devhost.durable._responses import client_binding, parse_to_jtoken
 from devhost.durable._state import InstanceState, StartRecord
 from devhost.durable._status import (
@@ -198,7 +198,7 @@ class DurableBackend:
             StartRecord(
                 instance_id=instance_id,
                 execution_id=execution_id,
-                input_json=orchestrator_input(raw_input),
+                input_json=get_input_json(raw_input),
                 created=created,
                 answered_at=format_timestamp(self._now()),
             )

@@ -38,7 +38,7 @@ from devhost.durable._history import (
     event,
     format_timestamp,
 )
-from devhost.durable._payloads import orchestrator_input
+from devhost.durable._payloads import context_input
 from devhost.durable._replay import run_episode
 from devhost.durable._rewind import plan_rewind
 from devhost.durable._state import InstanceState, PendingActivity, RetryPlan
@@ -97,7 +97,7 @@ def _as_host_input(action_input: str | None) -> str | None:
     sub-orchestration): the worker sends JSON *text*, the host keeps that string as a JSON
     value (OutOfProcOrchestrationShim: ``action.Input`` is an object, serialized again), exactly
     as it keeps the body the client posts. So the status API shows every generation's input the
-    same way, and ``orchestrator_input`` unwraps it for the SDK."""
+    same way, and the SDK's ``get_input()`` decodes that text (see ``_payloads``)."""
     return None if action_input is None else json.dumps(action_input)
 
 
@@ -409,7 +409,7 @@ class Engine:
             instance_id=state.instance_id,
             history=state.history,
             played_json=state.played_history_json(),
-            input_json=orchestrator_input(state.input),
+            input_value=context_input(state.input),
             parent_instance_id=state.parent_instance_id,
         )
         state.custom_status = (

@@ -35,21 +35,23 @@ def run_episode(
     *,
     instance_id: str,
     history: list[HistoryEvent],
-    input_json: str | None,
+    input_value: Any,
     parent_instance_id: str | None,
     played_json: Sequence[str] = (),
 ) -> EpisodeResult:
     """Run the orchestrator function over ``history`` and decode what it decided.
 
-    ``played_json`` holds the JSON text of the first events of ``history`` when the caller
-    has it: only the events after those are serialised, so building the context does not
-    grow with the history (the SDK's own replay does, as it does on Azure).
+    ``input_value`` is the context's ``input`` as a JSON value, as the extension sends it
+    (``devhost.durable._payloads.context_input``). ``played_json`` holds the JSON text of
+    the first events of ``history`` when the caller has it: only the events after those are
+    serialised, so building the context does not grow with the history (the SDK's own replay
+    does, as it does on Azure).
     """
     context = {
         "instanceId": instance_id,
         "isReplaying": len(history) > 2,
         "parentInstanceId": parent_instance_id,
-        "input": input_json,
+        "input": input_value,
         "upperSchemaVersion": UPPER_SCHEMA_VERSION,
     }
     events = [*played_json, *(json.dumps(e) for e in history[len(played_json) :])]

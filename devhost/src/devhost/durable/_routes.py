@@ -18,7 +18,7 @@ from aiohttp import web
 from devhost.durable._backend import Outcome
 from devhost.durable._errors import DurableBackendError, InstanceNotFoundError
 from devhost.durable._faults import DISCONNECT
-from devhost.durable._payloads import body_to_raw_json, orchestrator_input
+from devhost.durable._payloads import body_to_raw_json
 from devhost.durable._query import parse_bool, parse_datetime, parse_enum, parse_int, parse_seconds
 from devhost.durable._responses import (
     BAD_ARGUMENTS,
@@ -321,9 +321,8 @@ class DurableRoutes:
         raw = await _json_body(request, empty_allowed=False)
         if isinstance(raw, web.Response):
             return raw
-        outcome = await self.backend.raise_event(
-            instance_id, values["eventName"], orchestrator_input(raw)
-        )
+        # Stored as sent (ConvertToJToken): the orchestrator decodes the body's JSON once.
+        outcome = await self.backend.raise_event(instance_id, values["eventName"], raw)
         return empty_response(_OUTCOME_STATUS[outcome])
 
     async def _entities(self, request: web.Request, values: dict[str, str]) -> web.StreamResponse:
