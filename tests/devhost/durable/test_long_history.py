@@ -106,9 +106,11 @@ async def test_orchestrator_and_activity_names_match_ignoring_case(
     await client.start_new(o.SHOUTING, "shouted-activity", None)
     assert (await wait_for_status(client, "shouted-activity", "Completed")).output == "Hello case!"
     # The public webhook matches names the same way.
-    async with http.post(served.webhook(f"orchestrators/{o.ECHO.title()}/titled"), json=7) as r:
+    # (An object body: a webhook start's non-object body fails get_input(), as in Azure.)
+    titled = served.webhook(f"orchestrators/{o.ECHO.title()}/titled")
+    async with http.post(titled, json={"n": 7}) as r:
         assert r.status == 202
-    assert (await wait_for_status(client, "titled", "Completed")).output == 7
+    assert (await wait_for_status(client, "titled", "Completed")).output == {"n": 7}
 
 
 async def test_an_unknown_name_is_still_refused(served: Served) -> None:
