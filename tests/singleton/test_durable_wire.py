@@ -81,8 +81,10 @@ async def test_the_clients_get_status_cannot_tell_a_bodiless_500_from_absent(
     failed = await durable.client().get_status("anything")
     wire.fail_status_reads = False
     absent = await durable.client().get_status("never-started")
-    assert not failed and not absent
-    assert failed.runtime_status is None and absent.runtime_status is None
+    assert not failed
+    assert not absent
+    assert failed.runtime_status is None
+    assert absent.runtime_status is None
 
 
 async def test_a_bodiless_500_is_a_read_failure(durable: DurableHost, wire: Wire) -> None:
