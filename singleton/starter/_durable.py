@@ -207,9 +207,10 @@ async def read_instance(
     # Unencoded, as the client pastes it: instance IDs are validated to survive that.
     url = f"{base}instances/{instance_id}"
     try:
-        code, body = await retrying.copy()(_rpc_request, client, "GET", url)
+        reply: tuple[int, bytes] = await retrying.copy()(_rpc_request, client, "GET", url)
     except Exception as exc:  # raw aiohttp / asyncio errors
         raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {exc!r}") from exc
+    code, body = reply
     if code == 404:
         return None
     if code not in (200, 202):
