@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from singleton import LeasePolicy, Leases, RuntimeStatus
+from singleton import LeasePolicy, Leases, Outcome, RuntimeStatus, SingletonStarter
 from tests.lease.conftest import subscribers
 from tests.redis_servers import RedisServer
 from tests.singleton.durable_app import ECHO
@@ -96,3 +96,28 @@ async def test_followers_of_mixed_policies_in_three_processes_start_an_instant_o
         assert new_starts == 1, f"{instance_id}: {new_starts} starts, answers {dict(outcomes)}"
         assert outcomes["started"] == 1, f"{instance_id}: {dict(outcomes)}"
         assert "busy" not in outcomes
+
+
+async def test_a_caller_does_not_adopt_a_stale_decision_when_the_holders_fence_is_unknown(
+    durable: DurableHost, redis_client: aioredis.Redis
+) -> None:
+    """The acquire script answers fence 0 for a holder whose fence key was evicted; a follower
+    must not take 0 as its bound and adopt the previous, finished decision."""
+    leases = Leases(redis_client, namespace="stale", policy=LeasePolicy(ttl=30.0, wait=10.0))
+    starter = SingletonStarter(leases=leases)
+    try:
+        first = await starter.start(durable.client(), ECHO, "stale-1", "first")
+        assert first.outcome is Outcome.STARTED  # its decision stays in the release record
+        await durable.wait_for_status("stale-1", RuntimeStatus.COMPLETED)
+        holder = await leases.acquire(f"{HUB}/stale-1")
+        await redis_client.delete(leases.keys(f"{HUB}/stale-1").fence)  # evicted
+        caller = asyncio.create_task(starter.start(durable.client(), ECHO, "stale-1", "second"))
+        await asyncio.sleep(0.5)
+        assert not caller.done()  # it did not adopt the older "started" from the record
+        await holder.release()
+        second = await asyncio.wait_for(caller, 10)
+    finally:
+        await leases.aclose()
+    assert second.outcome is Outcome.STARTED  # decided afresh: Completed, reuse allowed
+    assert not second.adopted
+    assert created(durable, "stale-1") == 2
