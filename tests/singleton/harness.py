@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import azure.durable_functions as df
 import azure.functions as func
+
 from devhost.durable import DurableBackend, MemoryStore, serve_backend
 from devhost.durable import RuntimeStatus as HostStatus
 from devhost.durable._history import EventType, event, format_timestamp, utc_now
 from devhost.durable._state import InstanceState
-
 from singleton import RuntimeStatus
 from tests.singleton.durable_app import FUNCTIONS
 

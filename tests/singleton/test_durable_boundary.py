@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from devhost.durable._faults import DISCONNECT
 
+from devhost.durable._faults import DISCONNECT
 from singleton import RuntimeStatus, StartFailed, StartRejected, StatusReadFailed
 from singleton.starter._durable import (
     InstanceAlreadyExistsError,
