@@ -8,6 +8,7 @@ the same settings it would see in Azure.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 import sys
@@ -21,14 +22,23 @@ import azure.functions as func
 from aiohttp import web
 
 from devhost import _http
+from devhost._admin import AdminApi
 from devhost._banner import FunctionLine, render_banner
-from devhost._bindings import ArgumentKind, BindingPlan, http_request_from, plan_bindings
+from devhost._bindings import (
+    ArgumentKind,
+    BindingPlan,
+    OutValue,
+    http_request_from,
+    plan_bindings,
+)
 from devhost._context import InvocationContext
 from devhost._durable_mount import DurableBackendLike, build_backend, durable_package_available
 from devhost._errors import DevHostError
 from devhost._invoker import Invoker, thread_count_from
 from devhost._loader import IndexedFunction, LoadedApp, load_app, resolve_app_reference
 from devhost._ncrontab import NcrontabSchedule
+from devhost._queue_store import EmbeddedQueueStore
+from devhost._queues import LocalQueues, QueueListener, output_bodies
 from devhost._redis import LOUD_WARNING, EmbeddedRedis, check_redis
 from devhost._responses import UnsupportedReturnValueError, to_web_response
 from devhost._routes import RouteTable
@@ -106,6 +116,7 @@ class RunningDevHost:
     functions: tuple[IndexedFunction, ...]
     applied_settings: Mapping[str, str]
     backend: Any = None  # the devhost.durable.DurableBackend, when mounted
+    queues: Any = None  # the devhost._queues.LocalQueues
 
     def url(self, route: str) -> str:
         """The absolute URL of an HTTP route, e.g. ``url("orchestrators/f/id")``."""
@@ -138,7 +149,7 @@ class _EnvironmentChanges:
 
 
 class _Dispatcher:
-    """Binds arguments and invokes one function per request or timer firing."""
+    """Binds arguments and invokes one function per request, timer firing or message."""
 
     def __init__(
         self,
@@ -146,16 +157,23 @@ class _Dispatcher:
         loaded: LoadedApp,
         plans: Mapping[str, BindingPlan],
         invoker: Invoker,
+        queues: LocalQueues,
     ) -> None:
         self._functions = {function.name: function for function in loaded.functions}
         self._plans = plans
         self._invoker = invoker
+        self._queues = queues
         self._root = str(loaded.root)
         self.client_binding: str | None = None
 
+    def plan(self, name: str) -> BindingPlan:
+        return self._plans[name]
+
     async def _run(self, name: str, values: dict[str, Any]) -> Any:
         function = self._functions[name]
-        for parameter, kind in self._plans[name].arguments.items():
+        plan = self._plans[name]
+        outs: dict[str, OutValue] = {}
+        for parameter, kind in plan.arguments.items():
             if kind is ArgumentKind.DURABLE_CLIENT:
                 if self.client_binding is None:
                     raise DevHostError("the Durable backend has not started")
@@ -164,10 +182,16 @@ class _Dispatcher:
                 values[parameter] = InvocationContext(
                     function_name=name, function_directory=self._root
                 )
+            elif kind is ArgumentKind.OUTPUT:
+                values[parameter] = outs[parameter] = OutValue()
         started = time.perf_counter()
         logger.info("Executing 'Functions.%s'", name)
         try:
             result = await self._invoker.invoke(function.user_function, values)
+            # Outputs are written only when the function succeeds, as the host flushes them.
+            for output in plan.queue_outputs:
+                value = result if output.parameter == "$return" else outs[output.parameter].get()
+                await self._queues.send_bodies(output.queue, output_bodies(value))
         except Exception:
             elapsed = (time.perf_counter() - started) * 1000
             logger.exception("Executed 'Functions.%s' (Failed, Duration=%.0fms)", name, elapsed)
@@ -175,6 +199,9 @@ class _Dispatcher:
         elapsed = (time.perf_counter() - started) * 1000
         logger.info("Executed 'Functions.%s' (Succeeded, Duration=%.0fms)", name, elapsed)
         return result
+
+    def _trigger_values(self, name: str, kind: ArgumentKind, value: Any) -> dict[str, Any]:
+        return {p: value for p, k in self._plans[name].arguments.items() if k is kind}
 
     async def call_http(
         self, name: str, route_values: Mapping[str, str], request: web.Request
@@ -195,18 +222,23 @@ class _Dispatcher:
             return web.Response(status=500)
 
     async def fire_timer(self, name: str, request: func.TimerRequest) -> None:
-        values: dict[str, Any] = {
-            parameter: request
-            for parameter, kind in self._plans[name].arguments.items()
-            if kind is ArgumentKind.TIMER_REQUEST
-        }
-        await self._run(name, values)
+        await self._run(name, self._trigger_values(name, ArgumentKind.TIMER_REQUEST, request))
+
+    async def fire_queue(self, name: str, message: func.QueueMessage) -> None:
+        await self._run(name, self._trigger_values(name, ArgumentKind.QUEUE_MESSAGE, message))
 
 
-def _timer_jobs(functions: tuple[IndexedFunction, ...]) -> list[TimerJob]:
+def _runs(function: IndexedFunction, plans: Mapping[str, BindingPlan], trigger: str) -> bool:
+    plan = plans.get(function.name)
+    return function.trigger_type == trigger and plan is not None and plan.not_run is None
+
+
+def _timer_jobs(
+    functions: tuple[IndexedFunction, ...], plans: Mapping[str, BindingPlan]
+) -> list[TimerJob]:
     jobs = []
     for function in functions:
-        if function.trigger_type != "timerTrigger":
+        if not _runs(function, plans, "timerTrigger"):
             continue
         trigger = function.trigger
         schedule = NcrontabSchedule.parse(str(trigger.get("schedule") or ""))
@@ -215,11 +247,11 @@ def _timer_jobs(functions: tuple[IndexedFunction, ...]) -> list[TimerJob]:
 
 
 def _route_entries(
-    functions: tuple[IndexedFunction, ...],
+    functions: tuple[IndexedFunction, ...], plans: Mapping[str, BindingPlan]
 ) -> list[tuple[str, str, list[str] | None]]:
     entries = []
     for function in functions:
-        if function.trigger_type == "httpTrigger":
+        if _runs(function, plans, "httpTrigger"):
             trigger = function.trigger
             methods = trigger.get("methods")
             route = trigger.get("route") or function.name
@@ -231,6 +263,7 @@ def _route_entries(
 
 def _function_lines(
     functions: tuple[IndexedFunction, ...],
+    plans: Mapping[str, BindingPlan],
     routes: list[tuple[str, str, list[str] | None]],
     base_url: str,
     prefix: str,
@@ -238,13 +271,25 @@ def _function_lines(
     http = {name: (route, methods) for name, route, methods in routes}
     lines = []
     for function in functions:
+        plan = plans.get(function.name)
         if function.name in http:
             route, methods = http[function.name]
             path = f"{prefix}/{route}" if prefix else route
             lines.append(FunctionLine(function.name, "httpTrigger", f"{base_url}/{path}", methods))
+        elif plan is not None and plan.not_run is not None:
+            lines.append(FunctionLine(function.name, function.trigger_type, note="not run locally"))
+        elif plan is not None and plan.queue is not None:
+            lines.append(
+                FunctionLine(function.name, function.trigger_type, note=f"queue {plan.queue!r}")
+            )
         else:
             lines.append(FunctionLine(function.name, function.trigger_type))
     return lines
+
+
+def storage_path_for(store_path: Path | None) -> Path | None:
+    """Where ``--store PATH`` keeps queues (and blobs): next to the Durable file."""
+    return None if store_path is None else store_path.with_name(store_path.name + ".storage")
 
 
 @contextlib.asynccontextmanager
@@ -313,14 +358,30 @@ async def _running(
         loaded = load_app(options.app, cwd=options.cwd)
         # Runs after the server and the backend have stopped (the stack unwinds in reverse).
         stack.push_async_callback(_close_worker_clients)
-        plans = {f.name: plan_bindings(f) for f in loaded.functions if not f.is_durable}
-        routes = _route_entries(loaded.functions)
+        plans = {f.name: plan_bindings(f, environ) for f in loaded.functions if not f.is_durable}
+        for plan in plans.values():
+            if plan.not_run is not None:
+                logger.warning(
+                    "'Functions.%s' is not run locally: %s", plan.function_name, plan.not_run
+                )
+        routes = _route_entries(loaded.functions, plans)
         table = RouteTable.build(prefix=config.route_prefix, functions=routes)
-        jobs = _timer_jobs(loaded.functions)
+        jobs = _timer_jobs(loaded.functions, plans)
 
+        store = EmbeddedQueueStore(path=storage_path_for(options.store_path))
+        stack.push_async_callback(store.close)
+        queues = LocalQueues(store=store, options=config.queues)
         invoker = Invoker(max_threads=thread_count_from(environ))
         stack.callback(invoker.close)
-        dispatcher = _Dispatcher(loaded=loaded, plans=plans, invoker=invoker)
+        dispatcher = _Dispatcher(loaded=loaded, plans=plans, invoker=invoker, queues=queues)
+        admin = AdminApi(
+            functions=loaded.functions,
+            plans=plans,
+            queues=queues,
+            fire_timer=dispatcher.fire_timer,
+            fire_queue=dispatcher.fire_queue,
+        )
+        stack.push_async_callback(admin.stop)
 
         web_app = web.Application()
         backend: DurableBackendLike | None = None
@@ -337,6 +398,7 @@ async def _running(
             )
             backend, durable_line = mounted.backend, mounted.store_description
             backend.register_routes(web_app)
+        admin.register_routes(web_app)
         front_door = _http.HttpFrontDoor(routes=table, call=dispatcher.call_http)
         _http.install(web_app, front_door.handle)
 
@@ -362,7 +424,10 @@ async def _running(
             )
         source = "embedded" if redis_embedded else "REDIS_URL"
         banner = render_banner(
-            functions=_function_lines(loaded.functions, routes, base_url, config.route_prefix),
+            functions=_function_lines(
+                loaded.functions, plans, routes, base_url, config.route_prefix
+            ),
+            storage_line=f"queues {store.description}",
             redis_line=f"{shown_redis_url} ({source})",
             durable_line=f"hub {config.hub_name!r}, {durable_line}",
             warnings=warnings,
@@ -380,6 +445,20 @@ async def _running(
             await scheduler.start()
             stack.push_async_callback(scheduler.stop)
 
+        for function in loaded.functions:
+            queue = plans[function.name].queue if function.name in plans else None
+            if not _runs(function, plans, "queueTrigger") or queue is None:
+                continue
+            listener = QueueListener(
+                function_name=function.name,
+                queue=queue,
+                queues=queues,
+                run=functools.partial(dispatcher.fire_queue, function.name),
+                options=config.queues,
+            )
+            await listener.start()
+            stack.push_async_callback(listener.stop)
+
         yield RunningDevHost(
             base_url=base_url,
             route_prefix=config.route_prefix,
@@ -389,4 +468,5 @@ async def _running(
             functions=loaded.functions,
             applied_settings=applied,
             backend=backend,
+            queues=queues,
         )

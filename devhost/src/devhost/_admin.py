@@ -1,0 +1,183 @@
+"""The host's admin API, as Core Tools serves it locally (no keys), plus read-only views.
+
+- ``POST /admin/functions/{name}`` with ``{"input": "..."}`` invokes a non-HTTP function once,
+  directly (not through its queue), and answers 202 at once; the invocation runs in the
+  background and its outcome is in the host's log. The name is matched ignoring case, as
+  the host does. Timer: the input is ignored, ``past_due`` is false. Queue: the input is the
+  message body (``dequeue_count`` 0, a fresh id; a failure is logged, never retried).
+- ``GET /admin/devhost/queues``: every local queue with its message counts (poison queues too).
+- ``GET /admin/devhost/queues/{queue}/messages``: its messages, visible or not, oldest first.
+- ``POST /admin/devhost/queues/{queue}/messages``: the request body (bytes) becomes one
+  message, encoded per ``messageEncoding``; what ``python -m devhost send`` calls.
+
+Errors are ``application/problem+json`` with a ``detail`` saying what to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+
+from devhost._bindings import BindingPlan, timer_request
+from devhost._errors import HostConfigError
+from devhost._loader import IndexedFunction
+from devhost._queue_store import StoredMessage, normalize_queue_name
+from devhost._queues import LocalQueues, MessageDecodeError, MessageTooLargeError, invoked_message
+
+logger = logging.getLogger(__name__)
+
+FireTimer = Callable[[str, func.TimerRequest], Awaitable[None]]
+FireQueue = Callable[[str, func.QueueMessage], Awaitable[None]]
+
+
+def problem(status: int, title: str, detail: str) -> web.Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/problem+json"
+    )
+
+
+def _message_json(message: StoredMessage, queues: LocalQueues) -> dict[str, Any]:
+    try:
+        body: str | None = queues.codec.decode(message.content).decode("utf-8")
+    except (MessageDecodeError, UnicodeDecodeError):
+        body = None
+    return {
+        "id": message.id,
+        "content": message.content,
+        "body": body,
+        "dequeueCount": message.dequeue_count,
+        "insertionTime": message.insertion_time.isoformat(),
+        "expirationTime": message.expiration_time.isoformat(),
+        "nextVisibleTime": message.next_visible_time.isoformat(),
+    }
+
+
+class AdminApi:
+    """The ``/admin/...`` routes of one host."""
+
+    def __init__(
+        self,
+        *,
+        functions: tuple[IndexedFunction, ...],
+        plans: Mapping[str, BindingPlan],
+        queues: LocalQueues,
+        fire_timer: FireTimer,
+        fire_queue: FireQueue,
+    ) -> None:
+        self._functions = {function.name.lower(): function for function in functions}
+        self._plans = plans
+        self._queues = queues
+        self._fire_timer = fire_timer
+        self._fire_queue = fire_queue
+        self._invocations: set[asyncio.Task[None]] = set()
+
+    def register_routes(self, web_app: web.Application) -> None:
+        web_app.router.add_post("/admin/functions/{name}", self.invoke)
+        web_app.router.add_get("/admin/devhost/queues", self.list_queues)
+        web_app.router.add_get("/admin/devhost/queues/{queue}/messages", self.list_messages)
+        web_app.router.add_post("/admin/devhost/queues/{queue}/messages", self.send_message)
+
+    async def stop(self) -> None:
+        tasks, self._invocations = self._invocations, set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        function = self._functions.get(name.lower())
+        if function is None:
+            return problem(404, "Function not found", f"no function named {name!r}")
+        try:
+            payload = json.loads(await request.read() or b"{}")
+        except ValueError:
+            return problem(400, "Invalid body", 'the body must be JSON: {"input": "..."}')
+        if not isinstance(payload, dict):
+            return problem(400, "Invalid body", 'the body must be a JSON object: {"input": "..."}')
+        given = payload.get("input")
+        if given is not None and not isinstance(given, str):
+            return problem(400, "Invalid input", "input must be a string (or absent)")
+        text = given or ""
+        plan = self._plans.get(function.name)
+        trigger = function.trigger_type
+        if plan is None or trigger == "httpTrigger":
+            return problem(
+                400,
+                "Not invocable",
+                f"{function.name} is a {trigger} function: call its HTTP route "
+                "(or start orchestrations through a client)",
+            )
+        if plan.not_run is not None:
+            return problem(
+                501, "Not run locally", f"{function.name}: {plan.not_run} by this local host"
+            )
+        call: Awaitable[None]
+        if trigger == "timerTrigger":
+            now = datetime.now(timezone.utc)
+            timer = timer_request(past_due=False, last=None, next_occurrence=None, now=now)
+            call = self._fire_timer(function.name, timer)
+        elif trigger == "queueTrigger":
+            message = invoked_message(text, datetime.now(timezone.utc))
+            call = self._fire_queue(function.name, message)
+        else:  # pragma: no cover - every run trigger is handled above
+            return problem(501, "Not run locally", f"{trigger} cannot be invoked here")
+        task = asyncio.create_task(self._background(function.name, call))
+        self._invocations.add(task)
+        task.add_done_callback(self._invocations.discard)
+        return web.Response(status=202)
+
+    @staticmethod
+    async def _background(name: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:
+            logger.info("admin invocation of %r failed (logged above)", name)
+
+    async def list_queues(self, request: web.Request) -> web.Response:
+        summaries = await self._queues.store.queues()
+        body = {
+            "storage": self._queues.store.description,
+            "messageEncoding": self._queues.codec.encoding,
+            "queues": [
+                {"name": s.name, "messages": s.messages, "visible": s.visible} for s in summaries
+            ],
+        }
+        return web.json_response(body)
+
+    def _queue(self, request: web.Request) -> str:
+        return normalize_queue_name(request.match_info["queue"], what="queue")
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        try:
+            queue = self._queue(request)
+        except HostConfigError as exc:
+            return problem(400, "Invalid queue name", str(exc))
+        messages = await self._queues.store.peek(queue, limit=1000)
+        return web.json_response(
+            {"queue": queue, "messages": [_message_json(m, self._queues) for m in messages]}
+        )
+
+    async def send_message(self, request: web.Request) -> web.Response:
+        try:
+            queue = self._queue(request)
+        except HostConfigError as exc:
+            return problem(400, "Invalid queue name", str(exc))
+        body = await request.read()
+        try:
+            (sent,) = await self._queues.send_bodies(queue, [body])
+        except MessageTooLargeError as exc:
+            return problem(413, "Message too large", str(exc))
+        except MessageDecodeError as exc:
+            return problem(400, "Invalid message", str(exc))
+        return web.json_response(_message_json(sent, self._queues), status=201)
