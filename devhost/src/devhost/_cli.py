@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devhost._errors import DevHostError
-from devhost._host import DevHostOptions, _running
+from devhost._host import DevHostOptions, RunningDevHost, _running
+from devhost._send import send_main
 from devhost._settings import default_environ
+from devhost._signals import stop_on_signals
 from devhost._timers import utc_now
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ examples:
   python -m devhost --port 7072 --store .durable.sqlite
   REDIS_URL=redis://127.0.0.1:6379/0 python -m devhost --port 7072
   python -m devhost --app function_app:app --storage-latency 20
+  python -m devhost send orders '{"customerId": "c1"}'   # a message to a running host's queue
 
 exit status: 0 after Ctrl-C/SIGTERM, 1 when the app or its settings cannot be loaded or
 REDIS_URL does not answer PING, 2 for bad command-line arguments.
@@ -123,22 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(options: DevHostOptions) -> None:
+async def _serve(
+    options: DevHostOptions, *, on_started: Callable[[RunningDevHost], None] | None = None
+) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stop_on_signals(asyncio.get_running_loop(), stop.set):
         async with _running(options, default_environ(), sys.stdout, utc_now, None) as running:
             print(f"Host started on {running.base_url} (Ctrl-C to stop)", flush=True)
+            if on_started is not None:
+                on_started(running)
             await stop.wait()
             print("Stopping the host...", flush=True)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["send"]:
+        return send_main(argv[1:])
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if arguments.verbose else logging.INFO,
