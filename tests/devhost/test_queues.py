@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -16,12 +17,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from azure.storage.queue import TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient
 
 from devhost import HostConfigError, RunningDevHost, UnsupportedBindingError, run_devhost
-from devhost._queue_store import EmbeddedQueueStore
+from devhost._azurite import STORAGE_SETTING, AzuriteQueueStore
+from devhost._queue_store import EmbeddedQueueStore, QueueStore
 from devhost._queues import LocalQueues, QueueCodec, QueueListener, output_bodies
 from devhost._settings import HostConfig, QueuesOptions
-from tests.devhost.conftest import app_file
+from tests.devhost.azurite import Azurite
+from tests.devhost.conftest import app_file, clear_queues
+from tests.redis_servers import free_port
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -34,8 +40,10 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
 
 
 @pytest.fixture
-async def host() -> AsyncIterator[RunningDevHost]:
-    async with run_devhost(app_path=app_file("queues"), port=0, out=io.StringIO()) as running:
+async def host(storage: str) -> AsyncIterator[RunningDevHost]:
+    async with run_devhost(
+        app_path=app_file("queues"), port=0, out=io.StringIO(), storage=storage
+    ) as running:
         yield running
 
 
@@ -248,6 +256,46 @@ async def test_messages_are_kept_across_restarts_with_store(
         assert [m["body"] for m in await messages(http, second, "parked")] == ["kept"]
 
 
+async def test_a_message_written_by_the_storage_sdk_reads_back_the_same(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await clear_queues(azurite.connection_string)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    async with run_devhost(
+        app_path=app_file("queues"), port=0, out=io.StringIO(), storage="azurite"
+    ) as host:
+        assert "Storage: queues Azurite at http://127.0.0.1:" in host.banner
+        client = QueueClient.from_connection_string(
+            azurite.connection_string, "relayed", message_encode_policy=TextBase64EncodePolicy()
+        )
+        async with client:
+            await client.send_message("from the SDK: é")
+        await wait_for(lambda: len(seen("record")) == 1)
+    assert seen("record")[0].get_body() == "from the SDK: é".encode()
+
+
+async def test_use_development_storage_alone_keeps_the_embedded_store() -> None:
+    # The app's local.settings.json holds AzureWebJobsStorage=UseDevelopmentStorage=true.
+    async with run_devhost(app_path=app_file("queues"), port=0, out=io.StringIO()) as host:
+        assert "Storage: queues embedded, in memory" in host.banner
+
+
+async def test_storage_azurite_without_azurite_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = free_port()
+    monkeypatch.setenv(
+        "AzureWebJobsStorage",
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+    )
+    with pytest.raises(HostConfigError, match="no queue service answers"):
+        async with run_devhost(
+            app_path=app_file("queues"), port=0, out=io.StringIO(), storage="azurite"
+        ):
+            pass
+
+
 # --- host.json, codec and output encoding --------------------------------------------------
 
 
@@ -324,9 +372,24 @@ def test_the_codec_round_trips_and_rejects() -> None:
 # --- the listener's batches ----------------------------------------------------------------
 
 
-async def test_the_listener_takes_batch_size_then_refills_at_new_batch_threshold() -> None:
+@pytest.fixture
+async def queue_store(storage: str) -> AsyncIterator[QueueStore]:
+    store: QueueStore
+    if storage == "azurite":
+        store = AzuriteQueueStore(os.environ[STORAGE_SETTING])
+    else:
+        store = EmbeddedQueueStore()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_the_listener_takes_batch_size_then_refills_at_new_batch_threshold(
+    queue_store: QueueStore,
+) -> None:
     options = QueuesOptions(batch_size=4, new_batch_threshold=2, max_polling_interval=0.1)
-    store = EmbeddedQueueStore()
+    store = queue_store
     queues = LocalQueues(store=store, options=options)
     await queues.send_bodies("work", [str(i).encode() for i in range(20)])
     started: list[bytes] = []
@@ -355,4 +418,3 @@ async def test_the_listener_takes_batch_size_then_refills_at_new_batch_threshold
         assert len(started) == 8
     finally:
         await listener.stop()
-        await store.close()

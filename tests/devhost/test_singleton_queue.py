@@ -22,11 +22,11 @@ from tests.redis_servers import RedisServer
 
 @pytest.fixture
 async def host(
-    redis_server: RedisServer, redis_client: Any, monkeypatch: pytest.MonkeyPatch
+    storage: str, redis_server: RedisServer, redis_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RunningDevHost]:
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     async with run_devhost(
-        app_path=app_file("singleton_queue"), port=0, out=io.StringIO()
+        app_path=app_file("singleton_queue"), port=0, out=io.StringIO(), storage=storage
     ) as running:
         yield running
     sys.modules["function_app"].RELEASE.set()

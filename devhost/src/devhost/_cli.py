@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devhost._errors import DevHostError
-from devhost._host import DevHostOptions, RunningDevHost, _running
+from devhost._host import STORAGE_KINDS, DevHostOptions, RunningDevHost, _running
 from devhost._send import send_main
 from devhost._settings import default_environ
 from devhost._signals import stop_on_signals
@@ -115,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
         "round trips and widen race windows (default 0)",
     )
     parser.add_argument(
+        "--storage",
+        choices=STORAGE_KINDS,
+        default="embedded",
+        help="where queues live: embedded (default; in memory, or next to --store) or azurite "
+        "(the queue service at the AzureWebJobsStorage connection; UseDevelopmentStorage=true "
+        "alone never switches)",
+    )
+    parser.add_argument(
         "--no-timers",
         action="store_true",
         help="do not run timer triggers (they are listed but never fire)",
@@ -155,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         storage_latency=arguments.storage_latency / 1000,
         cwd=Path.cwd(),
         run_timers=not arguments.no_timers,
+        storage=arguments.storage,
     )
     try:
         asyncio.run(_serve(options))

@@ -33,11 +33,11 @@ from devhost._bindings import (
 )
 from devhost._context import InvocationContext
 from devhost._durable_mount import DurableBackendLike, build_backend, durable_package_available
-from devhost._errors import DevHostError
+from devhost._errors import DevHostError, HostConfigError
 from devhost._invoker import Invoker, thread_count_from
 from devhost._loader import IndexedFunction, LoadedApp, load_app, resolve_app_reference
 from devhost._ncrontab import NcrontabSchedule
-from devhost._queue_store import EmbeddedQueueStore
+from devhost._queue_store import EmbeddedQueueStore, QueueStore
 from devhost._queues import LocalQueues, QueueListener, output_bodies
 from devhost._redis import LOUD_WARNING, EmbeddedRedis, check_redis
 from devhost._responses import UnsupportedReturnValueError, to_web_response
@@ -49,6 +49,8 @@ from singleton._redis import redact_url
 logger = logging.getLogger(__name__)
 
 REDIS_URL = "REDIS_URL"
+#: Where queues live: the embedded store (default) or Azurite, by explicit choice only.
+STORAGE_KINDS = ("embedded", "azurite")
 
 EXPOSED_WARNING = (
     "!!! LISTENING ON {host}, NOT LOOPBACK: anyone who can reach this address can start and\n"
@@ -94,8 +96,11 @@ class DevHostOptions:
     storage_latency: float = 0.0
     cwd: Path = field(default_factory=Path.cwd)
     run_timers: bool = True
+    storage: str = "embedded"
 
     def __post_init__(self) -> None:
+        if self.storage not in STORAGE_KINDS:
+            raise ValueError(f"storage must be one of {STORAGE_KINDS}, got {self.storage!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, got {self.port}")
         if self.storage_latency < 0:
@@ -287,6 +292,26 @@ def _function_lines(
     return lines
 
 
+async def _queue_store(options: DevHostOptions, environ: Mapping[str, str]) -> QueueStore:
+    if options.storage == "embedded":
+        return EmbeddedQueueStore(path=storage_path_for(options.store_path))
+    from devhost._azurite import STORAGE_SETTING, AzuriteQueueStore
+
+    connection = environ.get(STORAGE_SETTING, "").strip()
+    if not connection:
+        raise HostConfigError(
+            f"--storage azurite needs {STORAGE_SETTING} (UseDevelopmentStorage=true for "
+            "Azurite on its default ports, or a connection string)"
+        )
+    azurite = AzuriteQueueStore(connection)
+    try:
+        await azurite.check()
+    except BaseException:
+        await azurite.close()
+        raise
+    return azurite
+
+
 def storage_path_for(store_path: Path | None) -> Path | None:
     """Where ``--store PATH`` keeps queues (and blobs): next to the Durable file."""
     return None if store_path is None else store_path.with_name(store_path.name + ".storage")
@@ -301,6 +326,7 @@ async def run_devhost(
     store_path: Path | None = None,
     storage_latency: float = 0.0,
     run_timers: bool = True,
+    storage: str = "embedded",
     environ: MutableMapping[str, str] | None = None,
     out: TextIO | None = None,
     clock: Clock = utc_now,
@@ -320,6 +346,7 @@ async def run_devhost(
         store_path=store_path,
         storage_latency=storage_latency,
         run_timers=run_timers,
+        storage=storage,
     )
     async with _running(options, environ or default_environ(), out, clock, sleep) as running:
         yield running
@@ -368,7 +395,7 @@ async def _running(
         table = RouteTable.build(prefix=config.route_prefix, functions=routes)
         jobs = _timer_jobs(loaded.functions, plans)
 
-        store = EmbeddedQueueStore(path=storage_path_for(options.store_path))
+        store = await _queue_store(options, environ)
         stack.push_async_callback(store.close)
         queues = LocalQueues(store=store, options=config.queues)
         invoker = Invoker(max_threads=thread_count_from(environ))
