@@ -50,6 +50,7 @@ def azurite_binary(name: str) -> str:
 @dataclass
 class Azurite:
     queue_port: int
+    blob_port: int
     processes: list[subprocess.Popen[bytes]]
 
     @property
@@ -57,6 +58,7 @@ class Azurite:
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};"
+            f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{ACCOUNT};"
         )
 
     def stop(self) -> None:
@@ -84,29 +86,39 @@ def _wait_for_port(
     raise RuntimeError(f"Azurite did not listen on {port} within {timeout}s")
 
 
+def _start(service: str, port: int, location: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    command = [
+        azurite_binary(f"azurite-{service}"),
+        f"--{service}Host",
+        "127.0.0.1",
+        f"--{service}Port",
+        str(port),
+        "--location",
+        str(location / service),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+    ]
+    (location / service).mkdir()
+    log = location / f"{service}.out"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    return process, log
+
+
 @contextlib.contextmanager
 def running_azurite() -> Iterator[Azurite]:
-    """An Azurite queue service on a free port, its data in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="azurite-") as location:
-        port = free_port()
-        command = [
-            azurite_binary("azurite-queue"),
-            "--queueHost",
-            "127.0.0.1",
-            "--queuePort",
-            str(port),
-            "--location",
-            location,
-            "--silent",
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-        ]
-        log = Path(location) / "azurite.out"
-        with log.open("wb") as output:
-            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        azurite = Azurite(queue_port=port, processes=[process])
+    """Azurite's queue and blob services on free ports, their data in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="azurite-") as folder:
+        location = Path(folder)
+        queue_port, blob_port = free_port(), free_port()
+        queue, queue_log = _start("queue", queue_port, location)
+        azurite = Azurite(queue_port=queue_port, blob_port=blob_port, processes=[queue])
         try:
-            _wait_for_port(port, process, log)
+            blob, blob_log = _start("blob", blob_port, location)
+            azurite.processes.append(blob)
+            _wait_for_port(queue_port, queue, queue_log)
+            _wait_for_port(blob_port, blob, blob_log)
             yield azurite
         finally:
             azurite.stop()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from tests.devhost.azurite import Azurite, running_azurite
@@ -35,11 +36,15 @@ def azurite() -> Iterator[Azurite]:
 
 
 async def clear_queues(connection_string: str) -> None:
-    """Delete every queue of a (session-wide) Azurite, so each test starts empty."""
+    """Delete every queue and container of a (session-wide) Azurite: each test starts empty."""
     async with QueueServiceClient.from_connection_string(connection_string) as service:
         names = [queue.name async for queue in service.list_queues()]
         for name in names:
             await service.delete_queue(name)
+    async with BlobServiceClient.from_connection_string(connection_string) as blobs:
+        containers = [container.name async for container in blobs.list_containers()]
+        for name in containers:
+            await blobs.delete_container(name)
 
 
 @pytest.fixture(params=["embedded", "azurite"])

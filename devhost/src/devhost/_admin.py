@@ -9,6 +9,10 @@
 - ``GET /admin/devhost/queues/{queue}/messages``: its messages, visible or not, oldest first.
 - ``POST /admin/devhost/queues/{queue}/messages``: the request body (bytes) becomes one
   message, encoded per ``messageEncoding``; what ``python -m devhost send`` calls.
+- ``GET /admin/devhost/blobs``: every blob (``azure-webjobs-hosts`` receipts too);
+  ``GET /admin/devhost/blobs/{container}/{name}``: one blob's bytes;
+  ``PUT /admin/devhost/blobs/{container}/{name}``: upload (fires matching blob triggers).
+- Blob function invocation: the input is the blob's ``container/name``.
 
 Errors are ``application/problem+json`` with a ``detail`` saying what to change.
 """
@@ -27,6 +31,8 @@ import azure.functions as func
 from aiohttp import web
 
 from devhost._bindings import BindingPlan, timer_request
+from devhost._blob_store import BlobInfo, check_container_name
+from devhost._blobs import LocalBlobs
 from devhost._errors import HostConfigError
 from devhost._loader import IndexedFunction
 from devhost._queue_store import StoredMessage, normalize_queue_name
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 FireTimer = Callable[[str, func.TimerRequest], Awaitable[None]]
 FireQueue = Callable[[str, func.QueueMessage], Awaitable[None]]
+FireBlob = Callable[[str, BlobInfo, bytes, Mapping[str, str]], Awaitable[None]]
 
 
 def problem(status: int, title: str, detail: str) -> web.Response:
@@ -70,14 +77,18 @@ class AdminApi:
         functions: tuple[IndexedFunction, ...],
         plans: Mapping[str, BindingPlan],
         queues: LocalQueues,
+        blobs: LocalBlobs,
         fire_timer: FireTimer,
         fire_queue: FireQueue,
+        fire_blob: FireBlob,
     ) -> None:
         self._functions = {function.name.lower(): function for function in functions}
         self._plans = plans
         self._queues = queues
         self._fire_timer = fire_timer
         self._fire_queue = fire_queue
+        self._blobs = blobs
+        self._fire_blob = fire_blob
         self._invocations: set[asyncio.Task[None]] = set()
 
     def register_routes(self, web_app: web.Application) -> None:
@@ -85,6 +96,9 @@ class AdminApi:
         web_app.router.add_get("/admin/devhost/queues", self.list_queues)
         web_app.router.add_get("/admin/devhost/queues/{queue}/messages", self.list_messages)
         web_app.router.add_post("/admin/devhost/queues/{queue}/messages", self.send_message)
+        web_app.router.add_get("/admin/devhost/blobs", self.list_blobs)
+        web_app.router.add_get("/admin/devhost/blobs/{container}/{name:.+}", self.read_blob)
+        web_app.router.add_put("/admin/devhost/blobs/{container}/{name:.+}", self.upload_blob)
 
     async def stop(self) -> None:
         tasks, self._invocations = self._invocations, set()
@@ -130,6 +144,24 @@ class AdminApi:
         elif trigger == "queueTrigger":
             message = invoked_message(text, datetime.now(timezone.utc))
             call = self._fire_queue(function.name, message)
+        elif trigger == "blobTrigger" and plan.blob_trigger is not None:
+            container, _, blob_name = text.strip("/").partition("/")
+            values = (
+                plan.blob_trigger.match(blob_name)
+                if container == plan.blob_trigger.container
+                else None
+            )
+            if values is None:
+                return problem(
+                    400,
+                    "Invalid input",
+                    f"input must be a blob path matching {plan.blob_trigger.text!r}, got {text!r}",
+                )
+            fetched = await self._blobs.store.get(container, blob_name)
+            if fetched is None:
+                return problem(404, "Blob not found", f"no blob at {text!r}")
+            info, data = fetched
+            call = self._fire_blob(function.name, info, data, {**values, "BlobTrigger": info.path})
         else:  # pragma: no cover - every run trigger is handled above
             return problem(501, "Not run locally", f"{trigger} cannot be invoked here")
         task = asyncio.create_task(self._background(function.name, call))
@@ -181,3 +213,43 @@ class AdminApi:
         except MessageDecodeError as exc:
             return problem(400, "Invalid message", str(exc))
         return web.json_response(_message_json(sent, self._queues), status=201)
+
+    async def list_blobs(self, request: web.Request) -> web.Response:
+        found = await self._blobs.store.list()
+        return web.json_response(
+            {
+                "storage": self._blobs.store.description,
+                "blobs": [
+                    {
+                        "container": info.container,
+                        "name": info.name,
+                        "etag": info.etag,
+                        "length": info.length,
+                        "lastModified": info.last_modified.isoformat(),
+                    }
+                    for info in found
+                ],
+            }
+        )
+
+    async def read_blob(self, request: web.Request) -> web.Response:
+        container, name = request.match_info["container"], request.match_info["name"]
+        fetched = await self._blobs.store.get(container, name)
+        if fetched is None:
+            return problem(404, "Blob not found", f"no blob at {container}/{name}")
+        info, data = fetched
+        return web.Response(
+            body=data, content_type="application/octet-stream", headers={"ETag": info.etag}
+        )
+
+    async def upload_blob(self, request: web.Request) -> web.Response:
+        container, name = request.match_info["container"], request.match_info["name"]
+        try:
+            check_container_name(container, what="container")
+        except HostConfigError as exc:
+            return problem(400, "Invalid container name", str(exc))
+        info = await self._blobs.write(container, name, await request.read())
+        return web.json_response(
+            {"container": container, "name": name, "etag": info.etag, "length": info.length},
+            status=201,
+        )

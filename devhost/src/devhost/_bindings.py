@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import azure.functions as func
 from aiohttp import web
 from azure.functions import _abc as func_abc
+from azure.functions.blob import InputStream
 from azure.functions.http import HttpRequest
 from azure.functions.timer import TimerRequest
 
+from devhost._blob_store import BlobInfo
+from devhost._blobs import BlobPath
 from devhost._errors import HostConfigError, UnsupportedBindingError
 from devhost._loader import DURABLE_TRIGGER_TYPES, IndexedFunction
 from devhost._queue_store import normalize_queue_name
@@ -29,9 +33,9 @@ from devhost._queue_store import normalize_queue_name
 _IN, _OUT = "IN", "OUT"
 
 #: Triggers this local host runs; every other trigger's function is listed "not run locally".
-RUN_TRIGGERS = frozenset({"httpTrigger", "timerTrigger", "queueTrigger"})
-#: Output bindings it writes (the HTTP response, Storage queues).
-RUN_OUTPUTS = frozenset({"http", "queue"})
+RUN_TRIGGERS = frozenset({"httpTrigger", "timerTrigger", "queueTrigger", "blobTrigger"})
+#: Output bindings it writes (the HTTP response, Storage queues, blobs).
+RUN_OUTPUTS = frozenset({"http", "queue", "blob"})
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 
 
@@ -41,6 +45,8 @@ class ArgumentKind(enum.Enum):
     HTTP_REQUEST = "httpTrigger"
     TIMER_REQUEST = "timerTrigger"
     QUEUE_MESSAGE = "queueTrigger"
+    BLOB_TRIGGER = "blobTrigger"
+    BLOB_INPUT = "blob"
     DURABLE_CLIENT = "durableClient"
     CONTEXT = "context"
     OUTPUT = "out"
@@ -62,6 +68,14 @@ class QueueOutput:
 
 
 @dataclass(frozen=True)
+class BlobOutput:
+    """A blob output binding: ``parameter`` is its ``func.Out`` parameter or ``$return``."""
+
+    parameter: str
+    path: BlobPath
+
+
+@dataclass(frozen=True)
 class BindingPlan:
     """Parameter name -> what to pass, for one (non-durable-trigger) function.
 
@@ -73,6 +87,11 @@ class BindingPlan:
     arguments: Mapping[str, ArgumentKind]
     queue_outputs: tuple[QueueOutput, ...] = ()
     queue: str | None = None  # the queue trigger's queue
+    blob_trigger: BlobPath | None = None
+    blob_inputs: Mapping[str, BlobPath] = field(default_factory=dict)
+    blob_outputs: tuple[BlobOutput, ...] = ()
+    #: How a blob parameter is passed: "stream" (func.InputStream), "str" or "bytes".
+    blob_types: Mapping[str, str] = field(default_factory=dict)
     not_run: str | None = None
 
     @property
@@ -159,6 +178,27 @@ def _check_queue_trigger_annotation(function: IndexedFunction, parameter: str) -
         )
 
 
+def _blob_type(function: IndexedFunction, parameter: str) -> str:
+    """As the worker's blob converter: InputStream (or no annotation), str or bytes."""
+    annotation = _annotation(function, parameter)
+    arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if len(arguments) == 1 and type(None) in typing.get_args(annotation):
+        annotation = arguments[0]  # Optional[str]: an input blob that may be missing
+    if annotation is str:
+        return "str"
+    if annotation is bytes:
+        return "bytes"
+    if annotation is inspect.Parameter.empty or (
+        isinstance(annotation, type) and issubclass(annotation, func_abc.InputStream)
+    ):
+        return "stream"
+    shown = getattr(annotation, "__name__", repr(annotation))
+    raise UnsupportedBindingError(
+        f"{function.name}: type of {parameter} blob binding does not match its Python "
+        f'annotation "{shown}" (func.InputStream, str or bytes)'
+    )
+
+
 def plan_bindings(
     function: IndexedFunction, environ: Mapping[str, str] | None = None
 ) -> BindingPlan:
@@ -181,6 +221,10 @@ def plan_bindings(
         )
     arguments: dict[str, ArgumentKind] = {}
     outputs: list[QueueOutput] = []
+    blob_outputs: list[BlobOutput] = []
+    blob_inputs: dict[str, BlobPath] = {}
+    blob_types: dict[str, str] = {}
+    blob_trigger: BlobPath | None = None
     queue: str | None = None
     for binding in function.bindings:
         binding_type, name = str(binding.get("type")), str(binding.get("name"))
@@ -201,11 +245,20 @@ def plan_bindings(
                 continue
             if name == "$return" and trigger_type == "httpTrigger":
                 raise UnsupportedBindingError(
-                    f"{what}: an HTTP function's $return is its response; bind the queue to "
+                    f"{what}: an HTTP function's $return is its response; bind the output to "
                     "a func.Out parameter"
                 )
             check_connection(binding, environ, what=what)
-            outputs.append(QueueOutput(parameter=name, queue=_queue_name(binding, environ, what)))
+            if binding_type == "blob":
+                path = BlobPath.parse(
+                    resolve_setting_name(str(binding.get("path")), environ, what=what),
+                    what=what,
+                    trigger=False,
+                )
+                blob_outputs.append(BlobOutput(parameter=name, path=path))
+            else:
+                queue_name = _queue_name(binding, environ, what)
+                outputs.append(QueueOutput(parameter=name, queue=queue_name))
             if name != "$return":
                 arguments[name] = ArgumentKind.OUTPUT
             continue
@@ -220,6 +273,18 @@ def plan_bindings(
             check_connection(binding, environ, what=what)
             queue = _queue_name(binding, environ, what)
             _check_queue_trigger_annotation(function, name)
+        elif kind in (ArgumentKind.BLOB_TRIGGER, ArgumentKind.BLOB_INPUT):
+            check_connection(binding, environ, what=what)
+            path = BlobPath.parse(
+                resolve_setting_name(str(binding.get("path")), environ, what=what),
+                what=what,
+                trigger=kind is ArgumentKind.BLOB_TRIGGER,
+            )
+            if kind is ArgumentKind.BLOB_TRIGGER:
+                blob_trigger = path
+            else:
+                blob_inputs[name] = path
+            blob_types[name] = _blob_type(function, name)
         arguments[name] = kind
     signature = inspect.signature(function.user_function)
     if "context" in signature.parameters and "context" not in arguments:
@@ -242,6 +307,10 @@ def plan_bindings(
         arguments=arguments,
         queue_outputs=tuple(outputs),
         queue=queue,
+        blob_trigger=blob_trigger,
+        blob_inputs=blob_inputs,
+        blob_outputs=tuple(blob_outputs),
+        blob_types=blob_types,
     )
 
 
@@ -272,3 +341,38 @@ def timer_request(
         "LastUpdated": now.isoformat(),
     }
     return TimerRequest(past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True})
+
+
+def json_fields(body: bytes) -> dict[str, str]:
+    """Top-level scalar fields of a JSON-object body, as binding data (the host's
+    ``{field}`` expressions over a JSON queue message or request body)."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    fields = {}
+    for key, value in parsed.items():
+        if isinstance(value, bool):
+            fields[str(key)] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            fields[str(key)] = str(value)
+    return fields
+
+
+def blob_argument(kind: str, data: bytes, *, info: BlobInfo | None, uri: str | None) -> Any:
+    """A blob parameter's value: ``func.InputStream`` (with the blob's metadata), str or bytes."""
+    if kind == "str":
+        return data.decode("utf-8")
+    if kind == "bytes":
+        return data
+    properties = None if info is None else {"ContentLength": info.length, "ETag": info.etag}
+    return InputStream(
+        data=data,
+        name=None if info is None else info.path,
+        uri=uri,
+        length=len(data),
+        blob_properties=properties,
+        metadata={},
+    )

@@ -28,9 +28,13 @@ from devhost._bindings import (
     ArgumentKind,
     BindingPlan,
     OutValue,
+    blob_argument,
     http_request_from,
+    json_fields,
     plan_bindings,
 )
+from devhost._blob_store import AzuriteBlobStore, BlobInfo, BlobStore, EmbeddedBlobStore
+from devhost._blobs import BlobListener, LocalBlobs, blob_bytes
 from devhost._context import InvocationContext
 from devhost._durable_mount import DurableBackendLike, build_backend, durable_package_available
 from devhost._errors import DevHostError, HostConfigError
@@ -122,6 +126,7 @@ class RunningDevHost:
     applied_settings: Mapping[str, str]
     backend: Any = None  # the devhost.durable.DurableBackend, when mounted
     queues: Any = None  # the devhost._queues.LocalQueues
+    blobs: Any = None  # the devhost._blobs.LocalBlobs
 
     def url(self, route: str) -> str:
         """The absolute URL of an HTTP route, e.g. ``url("orchestrators/f/id")``."""
@@ -163,20 +168,27 @@ class _Dispatcher:
         plans: Mapping[str, BindingPlan],
         invoker: Invoker,
         queues: LocalQueues,
+        blobs: LocalBlobs,
     ) -> None:
         self._functions = {function.name: function for function in loaded.functions}
         self._plans = plans
         self._invoker = invoker
         self._queues = queues
+        self._blobs = blobs
         self._root = str(loaded.root)
         self.client_binding: str | None = None
 
     def plan(self, name: str) -> BindingPlan:
         return self._plans[name]
 
-    async def _run(self, name: str, values: dict[str, Any]) -> Any:
+    async def _run(
+        self, name: str, values: dict[str, Any], data: Mapping[str, str] | None = None
+    ) -> Any:
+        """Bind, invoke and write the outputs; ``data`` is the trigger's binding data, which
+        fills ``{expressions}`` in blob paths."""
         function = self._functions[name]
         plan = self._plans[name]
+        data = data or {}
         outs: dict[str, OutValue] = {}
         for parameter, kind in plan.arguments.items():
             if kind is ArgumentKind.DURABLE_CLIENT:
@@ -192,11 +204,28 @@ class _Dispatcher:
         started = time.perf_counter()
         logger.info("Executing 'Functions.%s'", name)
         try:
+            for parameter, path in plan.blob_inputs.items():
+                container, blob = path.render(data)
+                fetched = await self._blobs.store.get(container, blob)
+                values[parameter] = (
+                    None
+                    if fetched is None
+                    else blob_argument(
+                        plan.blob_types[parameter], fetched[1], info=fetched[0], uri=None
+                    )
+                )
             result = await self._invoker.invoke(function.user_function, values)
             # Outputs are written only when the function succeeds, as the host flushes them.
             for output in plan.queue_outputs:
                 value = result if output.parameter == "$return" else outs[output.parameter].get()
                 await self._queues.send_bodies(output.queue, output_bodies(value))
+            for blob_output in plan.blob_outputs:
+                parameter = blob_output.parameter
+                value = result if parameter == "$return" else outs[parameter].get()
+                body = blob_bytes(value)
+                if body is not None:
+                    container, blob = blob_output.path.render(data)
+                    await self._blobs.write(container, blob, body)
         except Exception:
             elapsed = (time.perf_counter() - started) * 1000
             logger.exception("Executed 'Functions.%s' (Failed, Duration=%.0fms)", name, elapsed)
@@ -215,8 +244,9 @@ class _Dispatcher:
         for parameter, kind in self._plans[name].arguments.items():
             if kind is ArgumentKind.HTTP_REQUEST:
                 values[parameter] = await http_request_from(request, route_values)
+        data = {**json_fields(await request.read()), **request.query, **route_values}
         try:
-            result = await self._run(name, values)
+            result = await self._run(name, values, data)
         except Exception:
             # Like the host: the caller gets a bare 500; _run logged the traceback.
             return web.Response(status=500)
@@ -230,7 +260,24 @@ class _Dispatcher:
         await self._run(name, self._trigger_values(name, ArgumentKind.TIMER_REQUEST, request))
 
     async def fire_queue(self, name: str, message: func.QueueMessage) -> None:
-        await self._run(name, self._trigger_values(name, ArgumentKind.QUEUE_MESSAGE, message))
+        body = message.get_body()
+        data = json_fields(body)
+        data["queueTrigger"] = body.decode("utf-8", errors="replace")
+        data["id"] = str(message.id)
+        data["dequeueCount"] = str(message.dequeue_count)
+        values = self._trigger_values(name, ArgumentKind.QUEUE_MESSAGE, message)
+        await self._run(name, values, data)
+
+    async def fire_blob(
+        self, name: str, info: BlobInfo, body: bytes, data: Mapping[str, str]
+    ) -> None:
+        plan = self._plans[name]
+        values = {
+            parameter: blob_argument(plan.blob_types[parameter], body, info=info, uri=None)
+            for parameter, kind in plan.arguments.items()
+            if kind is ArgumentKind.BLOB_TRIGGER
+        }
+        await self._run(name, values, data)
 
 
 def _runs(function: IndexedFunction, plans: Mapping[str, BindingPlan], trigger: str) -> bool:
@@ -283,6 +330,12 @@ def _function_lines(
             lines.append(FunctionLine(function.name, "httpTrigger", f"{base_url}/{path}", methods))
         elif plan is not None and plan.not_run is not None:
             lines.append(FunctionLine(function.name, function.trigger_type, note="not run locally"))
+        elif plan is not None and plan.blob_trigger is not None:
+            lines.append(
+                FunctionLine(
+                    function.name, function.trigger_type, note=f"path {plan.blob_trigger.text!r}"
+                )
+            )
         elif plan is not None and plan.queue is not None:
             lines.append(
                 FunctionLine(function.name, function.trigger_type, note=f"queue {plan.queue!r}")
@@ -304,6 +357,18 @@ async def _queue_store(options: DevHostOptions, environ: Mapping[str, str]) -> Q
             "Azurite on its default ports, or a connection string)"
         )
     azurite = AzuriteQueueStore(connection)
+    try:
+        await azurite.check()
+    except BaseException:
+        await azurite.close()
+        raise
+    return azurite
+
+
+async def _blob_store(options: DevHostOptions, environ: Mapping[str, str]) -> BlobStore:
+    if options.storage == "embedded":
+        return EmbeddedBlobStore(path=storage_path_for(options.store_path))
+    azurite = AzuriteBlobStore(environ["AzureWebJobsStorage"])  # checked by _queue_store
     try:
         await azurite.check()
     except BaseException:
@@ -398,15 +463,22 @@ async def _running(
         store = await _queue_store(options, environ)
         stack.push_async_callback(store.close)
         queues = LocalQueues(store=store, options=config.queues)
+        blob_store = await _blob_store(options, environ)
+        stack.push_async_callback(blob_store.close)
+        blobs = LocalBlobs(store=blob_store)
         invoker = Invoker(max_threads=thread_count_from(environ))
         stack.callback(invoker.close)
-        dispatcher = _Dispatcher(loaded=loaded, plans=plans, invoker=invoker, queues=queues)
+        dispatcher = _Dispatcher(
+            loaded=loaded, plans=plans, invoker=invoker, queues=queues, blobs=blobs
+        )
         admin = AdminApi(
             functions=loaded.functions,
             plans=plans,
             queues=queues,
+            blobs=blobs,
             fire_timer=dispatcher.fire_timer,
             fire_queue=dispatcher.fire_queue,
+            fire_blob=dispatcher.fire_blob,
         )
         stack.push_async_callback(admin.stop)
 
@@ -454,7 +526,7 @@ async def _running(
             functions=_function_lines(
                 loaded.functions, plans, routes, base_url, config.route_prefix
             ),
-            storage_line=f"queues {store.description}",
+            storage_line=f"queues {store.description}; blobs {blob_store.description}",
             redis_line=f"{shown_redis_url} ({source})",
             durable_line=f"hub {config.hub_name!r}, {durable_line}",
             warnings=warnings,
@@ -486,6 +558,21 @@ async def _running(
             await listener.start()
             stack.push_async_callback(listener.stop)
 
+        for function in loaded.functions:
+            blob_path = plans[function.name].blob_trigger if function.name in plans else None
+            if not _runs(function, plans, "blobTrigger") or blob_path is None:
+                continue
+            blob_listener = BlobListener(
+                function_name=function.name,
+                path=blob_path,
+                blobs=blobs,
+                queues=queues,
+                run=functools.partial(dispatcher.fire_blob, function.name),
+                options=config.queues,
+            )
+            await blob_listener.start()
+            stack.push_async_callback(blob_listener.stop)
+
         yield RunningDevHost(
             base_url=base_url,
             route_prefix=config.route_prefix,
@@ -496,4 +583,5 @@ async def _running(
             applied_settings=applied,
             backend=backend,
             queues=queues,
+            blobs=blobs,
         )
