@@ -37,11 +37,13 @@ from devhost._errors import HostConfigError
 from devhost._loader import IndexedFunction
 from devhost._queue_store import StoredMessage, normalize_queue_name
 from devhost._queues import LocalQueues, MessageDecodeError, MessageTooLargeError, invoked_message
+from devhost._servicebus import DEAD_LETTER, BusMessage, LocalServiceBus, service_bus_message
 
 logger = logging.getLogger(__name__)
 
 FireTimer = Callable[[str, func.TimerRequest], Awaitable[None]]
 FireQueue = Callable[[str, func.QueueMessage], Awaitable[None]]
+FireBus = Callable[[str, func.ServiceBusMessage], Awaitable[None]]
 FireBlob = Callable[[str, BlobInfo, bytes, Mapping[str, str]], Awaitable[None]]
 
 
@@ -78,6 +80,8 @@ class AdminApi:
         plans: Mapping[str, BindingPlan],
         queues: LocalQueues,
         blobs: LocalBlobs,
+        bus: LocalServiceBus,
+        fire_service_bus: FireBus,
         fire_timer: FireTimer,
         fire_queue: FireQueue,
         fire_blob: FireBlob,
@@ -88,6 +92,8 @@ class AdminApi:
         self._fire_timer = fire_timer
         self._fire_queue = fire_queue
         self._blobs = blobs
+        self._bus = bus
+        self._fire_service_bus = fire_service_bus
         self._fire_blob = fire_blob
         self._invocations: set[asyncio.Task[None]] = set()
 
@@ -96,6 +102,9 @@ class AdminApi:
         web_app.router.add_get("/admin/devhost/queues", self.list_queues)
         web_app.router.add_get("/admin/devhost/queues/{queue}/messages", self.list_messages)
         web_app.router.add_post("/admin/devhost/queues/{queue}/messages", self.send_message)
+        web_app.router.add_get("/admin/devhost/servicebus", self.list_bus)
+        web_app.router.add_get("/admin/devhost/servicebus/{path:.+}/messages", self.bus_messages)
+        web_app.router.add_post("/admin/devhost/servicebus/{name}/messages", self.bus_send)
         web_app.router.add_get("/admin/devhost/blobs", self.list_blobs)
         web_app.router.add_get("/admin/devhost/blobs/{container}/{name:.+}", self.read_blob)
         web_app.router.add_put("/admin/devhost/blobs/{container}/{name:.+}", self.upload_blob)
@@ -144,6 +153,10 @@ class AdminApi:
         elif trigger == "queueTrigger":
             message = invoked_message(text, datetime.now(timezone.utc))
             call = self._fire_queue(function.name, message)
+        elif trigger == "serviceBusTrigger":
+            call = self._fire_service_bus(
+                function.name, service_bus_message(BusMessage(body=text.encode("utf-8")))
+            )
         elif trigger == "blobTrigger" and plan.blob_trigger is not None:
             container, _, blob_name = text.strip("/").partition("/")
             values = (
@@ -253,3 +266,48 @@ class AdminApi:
             {"container": container, "name": name, "etag": info.etag, "length": info.length},
             status=201,
         )
+
+    async def list_bus(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"storage": self._bus.description, "entities": self._bus.summary()}
+        )
+
+    async def bus_messages(self, request: web.Request) -> web.Response:
+        """``{entity}/messages``; ``{entity}/$DeadLetterQueue/messages`` for dead letters."""
+        path = request.match_info["path"]
+        dead = path.endswith(f"/{DEAD_LETTER}")
+        entity = path.removesuffix(f"/{DEAD_LETTER}")
+        found = self._bus.messages(entity, dead_letter=dead)
+        return web.json_response(
+            {
+                "path": path,
+                "messages": [
+                    {
+                        "messageId": m.message_id,
+                        "body": m.body.decode("utf-8", errors="replace"),
+                        "deliveryCount": m.delivery_count,
+                        "sequenceNumber": m.sequence_number,
+                        "deadLetterReason": m.dead_letter_reason,
+                        "applicationProperties": dict(m.application_properties),
+                    }
+                    for m in found
+                ],
+            }
+        )
+
+    async def bus_send(self, request: web.Request) -> web.Response:
+        """The body as one message to a queue or topic; ``X-Properties`` (a JSON object)
+        becomes its application properties, ``Content-Type`` its content type."""
+        try:
+            properties = json.loads(request.headers.get("X-Properties", "{}"))
+        except ValueError:
+            properties = None
+        if not isinstance(properties, dict):
+            return problem(400, "Invalid properties", "X-Properties must be a JSON object")
+        message = BusMessage(
+            body=await request.read(),
+            content_type=request.headers.get("Content-Type"),
+            application_properties=properties,
+        )
+        self._bus.send(request.match_info["name"], [message])
+        return web.json_response({"messageId": message.message_id}, status=201)

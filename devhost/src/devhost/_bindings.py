@@ -33,9 +33,11 @@ from devhost._queue_store import normalize_queue_name
 _IN, _OUT = "IN", "OUT"
 
 #: Triggers this local host runs; every other trigger's function is listed "not run locally".
-RUN_TRIGGERS = frozenset({"httpTrigger", "timerTrigger", "queueTrigger", "blobTrigger"})
-#: Output bindings it writes (the HTTP response, Storage queues, blobs).
-RUN_OUTPUTS = frozenset({"http", "queue", "blob"})
+RUN_TRIGGERS = frozenset(
+    {"httpTrigger", "timerTrigger", "queueTrigger", "blobTrigger", "serviceBusTrigger"}
+)
+#: Output bindings it writes (the HTTP response, Storage queues, blobs, Service Bus).
+RUN_OUTPUTS = frozenset({"http", "queue", "blob", "serviceBus"})
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 
 
@@ -46,6 +48,7 @@ class ArgumentKind(enum.Enum):
     TIMER_REQUEST = "timerTrigger"
     QUEUE_MESSAGE = "queueTrigger"
     BLOB_TRIGGER = "blobTrigger"
+    SERVICE_BUS_MESSAGE = "serviceBusTrigger"
     BLOB_INPUT = "blob"
     DURABLE_CLIENT = "durableClient"
     CONTEXT = "context"
@@ -76,6 +79,14 @@ class BlobOutput:
 
 
 @dataclass(frozen=True)
+class ServiceBusOutput:
+    """A Service Bus output binding: a queue or a topic."""
+
+    parameter: str
+    destination: str
+
+
+@dataclass(frozen=True)
 class BindingPlan:
     """Parameter name -> what to pass, for one (non-durable-trigger) function.
 
@@ -92,6 +103,10 @@ class BindingPlan:
     blob_outputs: tuple[BlobOutput, ...] = ()
     #: How a blob parameter is passed: "stream" (func.InputStream), "str" or "bytes".
     blob_types: Mapping[str, str] = field(default_factory=dict)
+    #: The Service Bus trigger's entity: ``queue`` or ``topic/Subscriptions/subscription``.
+    service_bus: str | None = None
+    service_bus_topic: tuple[str, str] | None = None
+    service_bus_outputs: tuple[ServiceBusOutput, ...] = ()
     not_run: str | None = None
 
     @property
@@ -164,17 +179,19 @@ def _annotation(function: IndexedFunction, parameter: str) -> Any:
     return hints.get(parameter, inspect.Parameter.empty)
 
 
-def _check_queue_trigger_annotation(function: IndexedFunction, parameter: str) -> None:
-    """The worker refuses a queue trigger parameter not annotated ``func.QueueMessage``."""
+def _check_annotation(
+    function: IndexedFunction, parameter: str, expected: type, binding_type: str
+) -> None:
+    """The worker refuses a trigger parameter annotated other than its type (or nothing)."""
     annotation = _annotation(function, parameter)
     if annotation is inspect.Parameter.empty:
         return
-    if not (isinstance(annotation, type) and issubclass(annotation, func_abc.QueueMessage)):
+    if not (isinstance(annotation, type) and issubclass(annotation, expected)):
         shown = getattr(annotation, "__name__", repr(annotation))
         raise UnsupportedBindingError(
-            f'{function.name}: type of {parameter} binding "queueTrigger" does not match its '
-            f'Python annotation "{shown}" (annotate it func.QueueMessage, as the worker '
-            "requires)"
+            f'{function.name}: type of {parameter} binding "{binding_type}" does not match '
+            f'its Python annotation "{shown}" (annotate it func.{expected.__name__}, as the '
+            "worker requires)"
         )
 
 
@@ -226,6 +243,9 @@ def plan_bindings(
     blob_types: dict[str, str] = {}
     blob_trigger: BlobPath | None = None
     queue: str | None = None
+    bus_outputs: list[ServiceBusOutput] = []
+    bus_entity: str | None = None
+    bus_topic: tuple[str, str] | None = None
     for binding in function.bindings:
         binding_type, name = str(binding.get("type")), str(binding.get("name"))
         direction = str(binding.get("direction", "")).upper()  # enum names: "IN", "OUT"
@@ -249,7 +269,13 @@ def plan_bindings(
                     "a func.Out parameter"
                 )
             check_connection(binding, environ, what=what)
-            if binding_type == "blob":
+            if binding_type == "serviceBus":
+                target = binding.get("queueName") or binding.get("topicName")
+                if not isinstance(target, str) or not target:
+                    raise HostConfigError(f"{what}: queueName or topicName is missing")
+                destination = resolve_setting_name(target, environ, what=what).lower()
+                bus_outputs.append(ServiceBusOutput(parameter=name, destination=destination))
+            elif binding_type == "blob":
                 path = BlobPath.parse(
                     resolve_setting_name(str(binding.get("path")), environ, what=what),
                     what=what,
@@ -272,7 +298,28 @@ def plan_bindings(
         if kind is ArgumentKind.QUEUE_MESSAGE:
             check_connection(binding, environ, what=what)
             queue = _queue_name(binding, environ, what)
-            _check_queue_trigger_annotation(function, name)
+            _check_annotation(function, name, func_abc.QueueMessage, "queueTrigger")
+        elif kind is ArgumentKind.SERVICE_BUS_MESSAGE:
+            if binding.get("isSessionsEnabled"):
+                return BindingPlan(
+                    function_name=function.name,
+                    arguments={},
+                    not_run="Service Bus sessions are not run locally",
+                )
+            check_connection(binding, environ, what=what)
+            queue_setting, topic = binding.get("queueName"), binding.get("topicName")
+            subscription = binding.get("subscriptionName")
+            if queue_setting:
+                bus_entity = resolve_setting_name(str(queue_setting), environ, what=what).lower()
+            elif topic and subscription:
+                bus_topic = (
+                    resolve_setting_name(str(topic), environ, what=what).lower(),
+                    resolve_setting_name(str(subscription), environ, what=what).lower(),
+                )
+                bus_entity = f"{bus_topic[0]}/Subscriptions/{bus_topic[1]}"
+            else:
+                raise HostConfigError(f"{what}: needs queueName, or topicName and subscriptionName")
+            _check_annotation(function, name, func_abc.ServiceBusMessage, "serviceBusTrigger")
         elif kind in (ArgumentKind.BLOB_TRIGGER, ArgumentKind.BLOB_INPUT):
             check_connection(binding, environ, what=what)
             path = BlobPath.parse(
@@ -311,6 +358,9 @@ def plan_bindings(
         blob_inputs=blob_inputs,
         blob_outputs=tuple(blob_outputs),
         blob_types=blob_types,
+        service_bus=bus_entity,
+        service_bus_topic=bus_topic,
+        service_bus_outputs=tuple(bus_outputs),
     )
 
 

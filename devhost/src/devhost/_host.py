@@ -46,6 +46,12 @@ from devhost._queues import LocalQueues, QueueListener, output_bodies
 from devhost._redis import LOUD_WARNING, EmbeddedRedis, check_redis
 from devhost._responses import UnsupportedReturnValueError, to_web_response
 from devhost._routes import RouteTable
+from devhost._servicebus import (
+    BusMessage,
+    LocalServiceBus,
+    ServiceBusListener,
+    service_bus_bodies,
+)
 from devhost._settings import HostConfig, default_environ, load_local_settings
 from devhost._timers import Clock, Sleep, TimerJob, TimerScheduler, utc_now
 from singleton._redis import redact_url
@@ -127,6 +133,7 @@ class RunningDevHost:
     backend: Any = None  # the devhost.durable.DurableBackend, when mounted
     queues: Any = None  # the devhost._queues.LocalQueues
     blobs: Any = None  # the devhost._blobs.LocalBlobs
+    bus: Any = None  # the devhost._servicebus.LocalServiceBus
 
     def url(self, route: str) -> str:
         """The absolute URL of an HTTP route, e.g. ``url("orchestrators/f/id")``."""
@@ -169,12 +176,14 @@ class _Dispatcher:
         invoker: Invoker,
         queues: LocalQueues,
         blobs: LocalBlobs,
+        bus: LocalServiceBus,
     ) -> None:
         self._functions = {function.name: function for function in loaded.functions}
         self._plans = plans
         self._invoker = invoker
         self._queues = queues
         self._blobs = blobs
+        self._bus = bus
         self._root = str(loaded.root)
         self.client_binding: str | None = None
 
@@ -219,6 +228,11 @@ class _Dispatcher:
             for output in plan.queue_outputs:
                 value = result if output.parameter == "$return" else outs[output.parameter].get()
                 await self._queues.send_bodies(output.queue, output_bodies(value))
+            for bus_output in plan.service_bus_outputs:
+                parameter = bus_output.parameter
+                value = result if parameter == "$return" else outs[parameter].get()
+                bodies = service_bus_bodies(value)
+                self._bus.send(bus_output.destination, [BusMessage(body=b) for b in bodies])
             for blob_output in plan.blob_outputs:
                 parameter = blob_output.parameter
                 value = result if parameter == "$return" else outs[parameter].get()
@@ -266,6 +280,12 @@ class _Dispatcher:
         data["id"] = str(message.id)
         data["dequeueCount"] = str(message.dequeue_count)
         values = self._trigger_values(name, ArgumentKind.QUEUE_MESSAGE, message)
+        await self._run(name, values, data)
+
+    async def fire_service_bus(self, name: str, message: func.ServiceBusMessage) -> None:
+        data = json_fields(message.get_body())
+        data["messageId"] = str(message.message_id)
+        values = self._trigger_values(name, ArgumentKind.SERVICE_BUS_MESSAGE, message)
         await self._run(name, values, data)
 
     async def fire_blob(
@@ -334,6 +354,12 @@ def _function_lines(
             lines.append(
                 FunctionLine(
                     function.name, function.trigger_type, note=f"path {plan.blob_trigger.text!r}"
+                )
+            )
+        elif plan is not None and plan.service_bus is not None:
+            lines.append(
+                FunctionLine(
+                    function.name, function.trigger_type, note=f"Service Bus {plan.service_bus!r}"
                 )
             )
         elif plan is not None and plan.queue is not None:
@@ -468,14 +494,17 @@ async def _running(
         blobs = LocalBlobs(store=blob_store)
         invoker = Invoker(max_threads=thread_count_from(environ))
         stack.callback(invoker.close)
+        bus = LocalServiceBus()
         dispatcher = _Dispatcher(
-            loaded=loaded, plans=plans, invoker=invoker, queues=queues, blobs=blobs
+            loaded=loaded, plans=plans, invoker=invoker, queues=queues, blobs=blobs, bus=bus
         )
         admin = AdminApi(
             functions=loaded.functions,
             plans=plans,
             queues=queues,
             blobs=blobs,
+            bus=bus,
+            fire_service_bus=dispatcher.fire_service_bus,
             fire_timer=dispatcher.fire_timer,
             fire_queue=dispatcher.fire_queue,
             fire_blob=dispatcher.fire_blob,
@@ -526,7 +555,10 @@ async def _running(
             functions=_function_lines(
                 loaded.functions, plans, routes, base_url, config.route_prefix
             ),
-            storage_line=f"queues {store.description}; blobs {blob_store.description}",
+            storage_line=(
+                f"queues {store.description}; blobs {blob_store.description}; "
+                f"Service Bus {bus.description}"
+            ),
             redis_line=f"{shown_redis_url} ({source})",
             durable_line=f"hub {config.hub_name!r}, {durable_line}",
             warnings=warnings,
@@ -558,6 +590,23 @@ async def _running(
             await listener.start()
             stack.push_async_callback(listener.stop)
 
+        for plan in plans.values():
+            if plan.not_run is None and plan.service_bus_topic is not None:
+                bus.subscribe(*plan.service_bus_topic)
+        for function in loaded.functions:
+            bus_path = plans[function.name].service_bus if function.name in plans else None
+            if not _runs(function, plans, "serviceBusTrigger") or bus_path is None:
+                continue
+            bus_listener = ServiceBusListener(
+                function_name=function.name,
+                path=bus_path,
+                bus=bus,
+                run=functools.partial(dispatcher.fire_service_bus, function.name),
+                options=config.service_bus,
+            )
+            await bus_listener.start()
+            stack.push_async_callback(bus_listener.stop)
+
         for function in loaded.functions:
             blob_path = plans[function.name].blob_trigger if function.name in plans else None
             if not _runs(function, plans, "blobTrigger") or blob_path is None:
@@ -584,4 +633,5 @@ async def _running(
             backend=backend,
             queues=queues,
             blobs=blobs,
+            bus=bus,
         )

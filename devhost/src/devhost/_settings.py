@@ -181,11 +181,34 @@ class QueuesOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceBusOptions:
+    """host.json ``extensions.serviceBus`` as the local host uses it."""
+
+    max_concurrent_calls: int = field(default_factory=lambda: 16 * (os.cpu_count() or 1))
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any], *, source: Path) -> ServiceBusOptions:
+        handler = section.get("messageHandlerOptions", {})  # extension 4.x puts it here
+        if not isinstance(handler, dict):
+            raise HostConfigError(f"{source}: extensions.serviceBus.messageHandlerOptions")
+        value = section.get("maxConcurrentCalls", handler.get("maxConcurrentCalls"))
+        if value is None:
+            return cls()
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HostConfigError(
+                f"{source}: extensions.serviceBus.maxConcurrentCalls must be a positive "
+                f"integer, got {value!r}"
+            )
+        return cls(max_concurrent_calls=value)
+
+
+@dataclass(frozen=True, kw_only=True)
 class HostConfig:
     """What the local host needs from host.json."""
 
     route_prefix: str = DEFAULT_ROUTE_PREFIX
     queues: QueuesOptions = field(default_factory=QueuesOptions)
+    service_bus: ServiceBusOptions = field(default_factory=ServiceBusOptions)
     hub_name: str = DEFAULT_HUB_NAME
     overridable_states: str = DEFAULT_OVERRIDABLE_STATES
     # extensions.durableTask.hubName as written (None when absent), before ``resolved``.
@@ -209,8 +232,12 @@ class HostConfig:
         queues = QueuesOptions.from_section(
             _section(data, "extensions", "queues", source=path), source=path
         )
+        service_bus = ServiceBusOptions.from_section(
+            _section(data, "extensions", "serviceBus", source=path), source=path
+        )
         return cls(
             queues=queues,
+            service_bus=service_bus,
             # The host trims slashes: "/api/" and "api" are the same prefix; "" means none.
             route_prefix=prefix.strip("/"),
             hub_name=_string(durable, "hubName", DEFAULT_HUB_NAME, source=path),
