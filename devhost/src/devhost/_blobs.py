@@ -191,7 +191,10 @@ class BlobListener:
                 values = self.path.match(info.name)
                 if values is None or _receipt_name(self.function_name, info) in self._receipts:
                     continue
-                await self._process(info, values)
+                try:
+                    await self._process(info, values)
+                except Exception:
+                    logger.exception("processing blob %r failed; the next scan retries", info.path)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._scan_interval)
 

@@ -26,7 +26,11 @@ and serves every HTTP trigger at http://HOST:PORT/<routePrefix>/<route> with the
 template rules ({name}, {name?}, {name=default}, {id:int}, {*rest}); a request whose method no
 function accepts gets 404, as from the host (HEAD on a POST-only route: 405). Timer triggers
 run on their NCRONTAB schedules (UTC). Durable Functions run on an embedded backend mounted
-on the same port (/runtime/webhooks/durabletask/...).
+on the same port (/runtime/webhooks/durabletask/...). Storage queue and blob triggers and
+outputs run on embedded storage (or Azurite with --storage azurite), Service Bus queues and
+topics on an embedded bus, with host.json extensions.queues / extensions.serviceBus. Other
+triggers (Event Hubs, Cosmos DB, ...) are listed as "not run locally". Non-HTTP functions
+can be invoked with POST /admin/functions/NAME {"input": "..."}, as with Core Tools.
 
 Settings: host.json (extensions.http.routePrefix, extensions.durableTask.hubName and
 overridableExistingInstanceStates) and local.settings.json "Values", copied into the

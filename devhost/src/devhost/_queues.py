@@ -248,7 +248,7 @@ class QueueListener:
                 logger.exception("receiving from queue %r failed; retrying", self.queue)
                 batch = []
             for stored in batch:
-                task = asyncio.create_task(self._process(stored))
+                task = asyncio.create_task(self._guarded(stored))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             if batch:
@@ -265,6 +265,15 @@ class QueueListener:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._slot_freed.set()
+
+    async def _guarded(self, stored: StoredMessage) -> None:
+        try:
+            await self._process(stored)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A store error after the run: the message reappears when its lock times out.
+            logger.exception("settling message %r on queue %r failed", stored.id, self.queue)
 
     async def _process(self, stored: StoredMessage) -> None:
         receipt = stored.pop_receipt
