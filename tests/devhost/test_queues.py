@@ -22,6 +22,7 @@ from azure.storage.queue.aio import QueueClient
 
 from devhost import HostConfigError, RunningDevHost, UnsupportedBindingError, run_devhost
 from devhost._azurite import STORAGE_SETTING, AzuriteQueueStore
+from devhost._bindings import json_fields
 from devhost._queue_store import EmbeddedQueueStore, QueueStore
 from devhost._queues import LocalQueues, QueueCodec, QueueListener, output_bodies
 from devhost._settings import HostConfig, QueuesOptions
@@ -418,3 +419,13 @@ async def test_the_listener_takes_batch_size_then_refills_at_new_batch_threshold
         assert len(started) == 8
     finally:
         await listener.stop()
+
+
+def test_binding_data_takes_top_level_scalars_and_survives_hostile_json() -> None:
+    assert json_fields(b'{"customerId": "c1", "n": 7, "ok": true, "x": {"y": 1}}') == {
+        "customerId": "c1",
+        "n": "7",
+        "ok": "true",
+    }
+    assert json_fields(b'{"a": ' + b"[" * 100_000) == {}  # not a RecursionError
+    assert json_fields(b"[1, 2]") == {}

@@ -396,9 +396,11 @@ def timer_request(
 def json_fields(body: bytes) -> dict[str, str]:
     """Top-level scalar fields of a JSON-object body, as binding data (the host's
     ``{field}`` expressions over a JSON queue message or request body)."""
+    if not body.lstrip().startswith(b"{"):
+        return {}
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to be binding data
         return {}
     if not isinstance(parsed, dict):
         return {}

@@ -258,7 +258,10 @@ class _Dispatcher:
         for parameter, kind in self._plans[name].arguments.items():
             if kind is ArgumentKind.HTTP_REQUEST:
                 values[parameter] = await http_request_from(request, route_values)
-        data = {**json_fields(await request.read()), **request.query, **route_values}
+        plan = self._plans[name]
+        data: dict[str, str] = {}
+        if plan.blob_inputs or plan.blob_outputs:  # only blob paths use binding data here
+            data = {**json_fields(await request.read()), **request.query, **route_values}
         try:
             result = await self._run(name, values, data)
         except Exception:
