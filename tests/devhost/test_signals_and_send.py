@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from devhost import RunningDevHost, run_devhost
-from devhost._cli import _serve
+from devhost._cli import _serve, main
 from devhost._host import DevHostOptions
 from devhost._send import send_main
 from tests.devhost.conftest import app_file
@@ -73,3 +73,27 @@ def test_devhost_send_without_a_running_host_says_so(capsys: pytest.CaptureFixtu
     url = f"http://127.0.0.1:{free_port()}"
     assert send_main(["orders", "x", "--url", url]) == 1
     assert f"no local host answers at {url}" in capsys.readouterr().err
+
+
+def test_python_m_devhost_send_is_dispatched_to_the_send_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["send", "orders", "x", "--url", url]) == 1
+    assert "devhost send: error: no local host answers" in capsys.readouterr().err
+
+
+def test_storage_azurite_without_azurite_exits_1_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    port = free_port()
+    monkeypatch.setenv(
+        "AzureWebJobsStorage",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+    )
+    app = str(app_file("queues"))
+    assert main(["--app", app, "--port", "0", "--storage", "azurite"]) == 1
+    assert "no queue service answers" in capsys.readouterr().err
