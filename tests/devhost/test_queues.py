@@ -193,9 +193,10 @@ async def test_an_app_with_unsupported_triggers_starts_and_lists_them(
                 assert await response.text() == "hello"
             async with http.get(running.url("with-cosmos")) as response:
                 assert response.status == 404  # not served: it could not get its documents
-            admin = f"{running.base_url}/admin/functions/on_event"
-            async with http.post(admin, json={"input": "{}"}) as response:
-                assert response.status == 501
+            for name in ("on_event", "with_cosmos"):
+                admin = f"{running.base_url}/admin/functions/{name}"
+                async with http.post(admin, json={"input": "{}"}) as response:
+                    assert response.status == 501
     banner = out.getvalue()
     assert "on_event: eventHubTrigger (not run locally)" in banner
     assert "with_cosmos: httpTrigger (not run locally)" in banner

@@ -134,16 +134,16 @@ class AdminApi:
         text = given or ""
         plan = self._plans.get(function.name)
         trigger = function.trigger_type
+        if plan is not None and plan.not_run is not None:
+            return problem(
+                501, "Not run locally", f"{function.name}: {plan.not_run} by this local host"
+            )
         if plan is None or trigger == "httpTrigger":
             return problem(
                 400,
                 "Not invocable",
                 f"{function.name} is a {trigger} function: call its HTTP route "
                 "(or start orchestrations through a client)",
-            )
-        if plan.not_run is not None:
-            return problem(
-                501, "Not run locally", f"{function.name}: {plan.not_run} by this local host"
             )
         call: Awaitable[None]
         if trigger == "timerTrigger":
