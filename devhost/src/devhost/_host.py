@@ -528,6 +528,8 @@ async def _running(
                 storage_latency=options.storage_latency,
             )
             backend, durable_line = mounted.backend, mounted.store_description
+            # Unwinds after backend.stop (pushed later): the store outlives the engine.
+            stack.callback(mounted.close_store)
             backend.register_routes(web_app)
         admin.register_routes(web_app)
         front_door = _http.HttpFrontDoor(routes=table, call=dispatcher.call_http)
