@@ -18,10 +18,12 @@ class FunctionLine:
     trigger_type: str
     url: str | None = None
     methods: Sequence[str] | None = None
+    note: str | None = None
 
     def render(self) -> str:
         if self.url is None:
-            return f"\t{self.name}: {self.trigger_type}"
+            note = f" ({self.note})" if self.note else ""
+            return f"\t{self.name}: {self.trigger_type}{note}"
         methods = f"[{','.join(self.methods)}] " if self.methods else ""
         return f"\t{self.name}: {methods}{self.url}"
 
@@ -31,6 +33,7 @@ def render_banner(
     functions: Sequence[FunctionLine],
     redis_line: str,
     durable_line: str,
+    storage_line: str | None = None,
     warnings: Sequence[str] = (),
 ) -> str:
     lines = ["", "Functions:", ""]
@@ -38,6 +41,9 @@ def render_banner(
         lines += [function.render(), ""]
     if not functions:
         lines += ["\t(none)", ""]
-    lines += [f"Redis: {redis_line}", f"Durable store: {durable_line}", AUTH_NOTICE]
+    lines += [f"Redis: {redis_line}", f"Durable store: {durable_line}"]
+    if storage_line is not None:
+        lines.append(f"Storage: {storage_line}")
+    lines.append(AUTH_NOTICE)
     lines += list(warnings)
     return "\n".join(lines) + "\n"

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from devhost._errors import DevHostError
-from devhost._host import DevHostOptions, _running
+from devhost._host import STORAGE_KINDS, DevHostOptions, RunningDevHost, _running
+from devhost._send import send_main
 from devhost._settings import default_environ
+from devhost._signals import stop_on_signals
 from devhost._timers import utc_now
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,11 @@ and serves every HTTP trigger at http://HOST:PORT/<routePrefix>/<route> with the
 template rules ({name}, {name?}, {name=default}, {id:int}, {*rest}); a request whose method no
 function accepts gets 404, as from the host (HEAD on a POST-only route: 405). Timer triggers
 run on their NCRONTAB schedules (UTC). Durable Functions run on an embedded backend mounted
-on the same port (/runtime/webhooks/durabletask/...).
+on the same port (/runtime/webhooks/durabletask/...). Storage queue and blob triggers and
+outputs run on embedded storage (or Azurite with --storage azurite), Service Bus queues and
+topics on an embedded bus, with host.json extensions.queues / extensions.serviceBus. Other
+triggers (Event Hubs, Cosmos DB, ...) are listed as "not run locally". Non-HTTP functions
+can be invoked with POST /admin/functions/NAME {"input": "..."}, as with Core Tools.
 
 Settings: host.json (extensions.http.routePrefix, extensions.durableTask.hubName and
 overridableExistingInstanceStates) and local.settings.json "Values", copied into the
@@ -50,6 +55,7 @@ examples:
   python -m devhost --port 7072 --store .durable.sqlite
   REDIS_URL=redis://127.0.0.1:6379/0 python -m devhost --port 7072
   python -m devhost --app function_app:app --storage-latency 20
+  python -m devhost send orders '{"customerId": "c1"}'   # a message to a running host's queue
 
 exit status: 0 after Ctrl-C/SIGTERM, 1 when the app or its settings cannot be loaded or
 REDIS_URL does not answer PING, 2 for bad command-line arguments.
@@ -128,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         "round trips and widen race windows (default 0)",
     )
     parser.add_argument(
+        "--storage",
+        choices=STORAGE_KINDS,
+        default="embedded",
+        help="where queues live: embedded (default; in memory, or next to --store) or azurite "
+        "(the queue service at the AzureWebJobsStorage connection; UseDevelopmentStorage=true "
+        "alone never switches)",
+    )
+    parser.add_argument(
         "--no-timers",
         action="store_true",
         help="do not run timer triggers (they are listed but never fire)",
@@ -138,22 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(options: DevHostOptions) -> None:
+async def _serve(
+    options: DevHostOptions, *, on_started: Callable[[RunningDevHost], None] | None = None
+) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stop_on_signals(asyncio.get_running_loop(), stop.set):
         async with _running(options, default_environ(), sys.stdout, utc_now, None) as running:
             print(f"Host started on {running.base_url} (Ctrl-C to stop)", flush=True)
+            if on_started is not None:
+                on_started(running)
             await stop.wait()
             print("Stopping the host...", flush=True)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["send"]:
+        return send_main(argv[1:])
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if arguments.verbose else logging.INFO,
@@ -167,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         storage_latency=arguments.storage_latency / 1000,
         cwd=Path.cwd(),
         run_timers=not arguments.no_timers,
+        storage=arguments.storage,
     )
     try:
         asyncio.run(_serve(options))

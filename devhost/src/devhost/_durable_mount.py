@@ -34,6 +34,13 @@ class DurableBackendLike(Protocol):
 class MountedBackend:
     backend: DurableBackendLike
     store_description: str
+    store: Any = None
+
+    def close_store(self) -> None:
+        """Close the backend's store (its SQLite file) once the backend has stopped."""
+        close = getattr(self.store, "close", None)
+        if callable(close):
+            close()
 
 
 def durable_package_available() -> bool:
@@ -77,4 +84,4 @@ def build_backend(
         overridable_states=config.overridable_states,
         storage_latency=storage_latency,
     )
-    return MountedBackend(backend=backend, store_description=description)
+    return MountedBackend(backend=backend, store_description=description, store=store)

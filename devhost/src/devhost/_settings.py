@@ -8,7 +8,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,132 @@ def _string(section: dict[str, Any], key: str, default: str, *, source: Path) ->
     return value
 
 
+_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?")
+
+
+def parse_timespan(text: object, *, key: str, source: Path) -> float:
+    """A host.json TimeSpan (``[d.]hh:mm:ss[.fffffff]``, as .NET writes it) in seconds."""
+    match = _TIMESPAN.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise HostConfigError(
+            f'{source}: {key} must be a TimeSpan string like "00:00:30", got {text!r}'
+        )
+    days, hours, minutes, seconds, fraction = match.groups()
+    if int(minutes) > 59 or int(seconds) > 59:
+        raise HostConfigError(f"{source}: {key} is not a valid TimeSpan: {text!r}")
+    total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    return total + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def _integer(
+    section: dict[str, Any], key: str, default: int, low: int, high: int, source: Path
+) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise HostConfigError(
+            f"{source}: extensions.queues.{key} must be an integer from {low} to {high}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueuesOptions:
+    """host.json ``extensions.queues``, with the Storage queues extension's defaults and limits.
+
+    ``new_batch_threshold`` None means the extension's default, ``batch_size // 2`` (per
+    vCPU outside the Consumption plan; locally one host process, as on Consumption).
+    """
+
+    batch_size: int = 16
+    new_batch_threshold: int | None = None
+    visibility_timeout: float = 0.0
+    max_dequeue_count: int = 5
+    max_polling_interval: float = 60.0
+    message_encoding: str = "base64"
+
+    @property
+    def threshold(self) -> int:
+        if self.new_batch_threshold is not None:
+            return self.new_batch_threshold
+        return self.batch_size // 2
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any], *, source: Path) -> QueuesOptions:
+        known = {
+            "batchSize",
+            "newBatchThreshold",
+            "visibilityTimeout",
+            "maxDequeueCount",
+            "maxPollingInterval",
+            "messageEncoding",
+        }
+        unknown = sorted(set(section) - known)
+        if unknown:
+            logger.warning("%s: extensions.queues keys not used locally: %s", source, unknown)
+        encoding = section.get("messageEncoding", "base64")
+        if not isinstance(encoding, str) or encoding.lower() not in ("base64", "none"):
+            raise HostConfigError(
+                f'{source}: extensions.queues.messageEncoding must be "base64" or "none", '
+                f"got {encoding!r}"
+            )
+        threshold = section.get("newBatchThreshold")
+        polling = parse_timespan(
+            section.get("maxPollingInterval", "00:01:00"),
+            key="extensions.queues.maxPollingInterval",
+            source=source,
+        )
+        if polling < 0.1:
+            raise HostConfigError(
+                f"{source}: extensions.queues.maxPollingInterval must be at least 00:00:00.1"
+            )
+        return cls(
+            batch_size=_integer(section, "batchSize", 16, 1, 32, source),
+            new_batch_threshold=(
+                None
+                if threshold is None
+                else _integer(section, "newBatchThreshold", 0, 0, 10_000, source)
+            ),
+            visibility_timeout=parse_timespan(
+                section.get("visibilityTimeout", "00:00:00"),
+                key="extensions.queues.visibilityTimeout",
+                source=source,
+            ),
+            max_dequeue_count=_integer(section, "maxDequeueCount", 5, 1, 10_000, source),
+            max_polling_interval=polling,
+            message_encoding=encoding.lower(),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceBusOptions:
+    """host.json ``extensions.serviceBus`` as the local host uses it."""
+
+    max_concurrent_calls: int = field(default_factory=lambda: 16 * (os.cpu_count() or 1))
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any], *, source: Path) -> ServiceBusOptions:
+        handler = section.get("messageHandlerOptions", {})  # extension 4.x puts it here
+        if not isinstance(handler, dict):
+            raise HostConfigError(f"{source}: extensions.serviceBus.messageHandlerOptions")
+        value = section.get("maxConcurrentCalls", handler.get("maxConcurrentCalls"))
+        if value is None:
+            return cls()
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HostConfigError(
+                f"{source}: extensions.serviceBus.maxConcurrentCalls must be a positive "
+                f"integer, got {value!r}"
+            )
+        return cls(max_concurrent_calls=value)
+
+
 @dataclass(frozen=True, kw_only=True)
 class HostConfig:
     """What the local host needs from host.json."""
 
     route_prefix: str = DEFAULT_ROUTE_PREFIX
+    queues: QueuesOptions = field(default_factory=QueuesOptions)
+    service_bus: ServiceBusOptions = field(default_factory=ServiceBusOptions)
     hub_name: str = DEFAULT_HUB_NAME
     overridable_states: str = DEFAULT_OVERRIDABLE_STATES
     # extensions.durableTask.hubName as written (None when absent), before ``resolved``.
@@ -108,7 +229,15 @@ class HostConfig:
         http = _section(data, "extensions", "http", source=path)
         durable = _section(data, "extensions", "durableTask", source=path)
         prefix = _string(http, "routePrefix", DEFAULT_ROUTE_PREFIX, source=path)
+        queues = QueuesOptions.from_section(
+            _section(data, "extensions", "queues", source=path), source=path
+        )
+        service_bus = ServiceBusOptions.from_section(
+            _section(data, "extensions", "serviceBus", source=path), source=path
+        )
         return cls(
+            queues=queues,
+            service_bus=service_bus,
             # The host trims slashes: "/api/" and "api" are the same prefix; "" means none.
             route_prefix=prefix.strip("/"),
             hub_name=_string(durable, "hubName", DEFAULT_HUB_NAME, source=path),
