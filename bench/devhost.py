@@ -159,7 +159,7 @@ async def rate(
 
     async def body(backend: DurableBackend) -> tuple[float, float]:
         started = time.process_time()
-        ids = [await backend.start_new(name, f"{name}-{i}", "1") for i in range(count)]
+        ids = [await backend.start_new(name, f"{name}-{i}", '{"n": 1}') for i in range(count)]
         for instance_id in ids:
             await _wait_done(backend, instance_id)
         elapsed = time.process_time() - started
