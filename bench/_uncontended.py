@@ -42,11 +42,13 @@ async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, Asyn
         # The floor's two round trips, each running our lease's script instead (fence, TIME,
         # release record, PUBLISH): what Redis and the wire cost us, without the library.
         token = secrets.token_hex(16)
-        reply = await client.evalsha(acquire_script.sha, 2, keys.lease, keys.fence, token, 15000)
+        lease_keys = (keys.lease, keys.fence, keys.result)
+        reply = await client.evalsha(acquire_script.sha, 3, *lease_keys, token, 15000)
         if int(reply[0]) != 1:
             raise RuntimeError("raw floor with our scripts: the key was not free")
         args = (token, "0", reply[1], 15000)
-        await client.evalsha(release_script.sha, 3, keys.lease, keys.channel, keys.result, *args)
+        release_keys = (keys.lease, keys.channel, keys.result, keys.fence)
+        await client.evalsha(release_script.sha, 4, *release_keys, *args)
 
     async def lease_hold() -> None:
         async with leases.hold("bench/hold"):

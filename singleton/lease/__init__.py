@@ -4,6 +4,7 @@ It knows nothing of Durable Functions or of HTTP; the starter and the ``@singlet
 decorator are built on it. Each file holds one part of the mechanism:
 
 * ``_leases.py``  — ``Leases`` (acquire, wait, hold) and ``Lease`` (release, extend)
+* ``_follow.py``  — following a lease: ``hold_or_follow``'s rules, ``Settled``, ``FollowHold``
 * ``_scripts.py`` — the Lua scripts, each with its KEYS/ARGV/return contract
 * ``_store.py``   — runs the scripts; the one place redis-py errors are translated
 * ``_keys.py``    — where a lease lives in Redis (key, fence counter, wake-up channel)
@@ -14,7 +15,8 @@ decorator are built on it. Each file holds one part of the mechanism:
 """
 
 from singleton.lease._admin import HeldLease, force_release, list_leases
-from singleton.lease._leases import FollowHold, Lease, LeaseHold, Leases, Settled
+from singleton.lease._follow import FollowHold, Settled
+from singleton.lease._leases import Lease, LeaseHold, Leases
 from singleton.lease._policy import LeasePolicy
 
 __all__ = [

@@ -31,7 +31,6 @@ import math
 import random
 import secrets
 import time
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -46,11 +45,12 @@ from singleton._errors import (
 )
 from singleton._telemetry import lease_lost, timed_lease_wait
 from singleton.lease._eviction import EvictionCheck
+from singleton.lease._follow import FollowHold, Settled, adopt_bound
 from singleton.lease._keys import LeaseKeys, lease_keys
 from singleton.lease._policy import Duration, LeasePolicy, milliseconds, seconds, validity
 from singleton.lease._renewal import Clock, LeaseKeeper, Sleep
 from singleton.lease._store import Attempt, LeaseStore, Release
-from singleton.lease._wakeups import SETTLED_PREFIX, WakeUps
+from singleton.lease._wakeups import WakeUps
 
 __all__ = ["FollowHold", "Lease", "LeaseHold", "LeasePolicy", "Leases", "Settled"]
 
@@ -71,33 +71,19 @@ def refuse_unsupported(policy: LeasePolicy, *, cluster: bool) -> None:
         raise ConfigurationError("min_replicas is not supported with RedisCluster clients")
 
 
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What :meth:`Leases.hold_or_follow` gives a caller that did not need the lease: while it
-    waited, a holder of the lease (``fence``: that holder's, at least the fence of the holder
-    it first found busy) finished normally and settled the lease with ``result``."""
-
-    result: str
-    fence: int
-
-    @classmethod
-    def from_message(cls, message: bytes | None, adopt_from: int) -> Settled | None:
-        """The settled result a release message carries, if it may be adopted."""
-        if message is None or not message.startswith(SETTLED_PREFIX):
-            return None
-        fence, _, result = message[len(SETTLED_PREFIX) :].partition(b" ")
-        if int(fence) < adopt_from:
-            return None
-        return cls(result=result.decode(), fence=int(fence))
-
-
 class Lease:
     """A lease held by this process: ``name``, its Redis ``key``, the random ``token`` of this
     acquisition and its ``fence`` (strictly increasing per name, issued with the acquisition).
 
     ``acquired_at`` is when the acquiring command was sent (the injected clock's time). The
     lease is ours for :meth:`remaining` seconds more; every Redis call made for it is bounded
-    by that."""
+    by that.
+
+    ``after_expiry`` is True when the previous holder did not release the lease — it ran out
+    (or was deleted) within one TTL before this acquisition — so that holder may still be
+    acting on what it guarded: work it started may land after this acquisition. False after
+    a release, or when nobody held it within the last TTL. (It is also True, to be safe,
+    when an acquire whose reply was lost is recognised by its retry.)"""
 
     __slots__ = (
         "_keys",
@@ -105,6 +91,7 @@ class Lease:
         "_result",
         "_valid_until",
         "acquired_at",
+        "after_expiry",
         "fence",
         "name",
         "token",
@@ -119,6 +106,7 @@ class Lease:
         token: str,
         fence: int,
         acquired_at: float,
+        after_expiry: bool = False,
     ) -> None:
         self._leases = leases
         self._keys = keys
@@ -126,6 +114,7 @@ class Lease:
         self.token = token
         self.fence = fence
         self.acquired_at = acquired_at
+        self.after_expiry = after_expiry
         self._valid_until = acquired_at + validity(leases.policy.ttl)
         self._result: str | None = None
 
@@ -280,7 +269,9 @@ class Leases:
         See :class:`LeaseHold` for what happens when the lease is lost."""
         return LeaseHold(self, name, wait)
 
-    def hold_or_follow(self, name: str, *, wait: Duration | None = None) -> FollowHold:
+    def hold_or_follow(
+        self, name: str, *, wait: Duration | None = None, newer_than: int | None = None
+    ) -> FollowHold:
         """``async with leases.hold_or_follow(name) as held:`` — like :meth:`hold`, but a caller
         that finds the lease busy may not need it: ``held`` is either
 
@@ -294,8 +285,12 @@ class Leases:
         message; one that missed it reads the release record), none takes the lease in turn
         to learn it. Without an adoptable result (the holder raised, was cancelled, lost the
         lease, or settled nothing) followers acquire as :meth:`hold` does: still one holder
-        at a time. An uncontended call costs what :meth:`hold` costs: two round trips."""
-        return FollowHold(self, name, wait)
+        at a time. An uncontended call costs what :meth:`hold` costs: two round trips.
+
+        ``newer_than``: the fence of a settled result this caller already got and could not
+        use; only a result settled by a later holder (a higher fence) is adopted, also one
+        settled before this call. The rules are in ``singleton/lease/_follow.py``."""
+        return FollowHold(self, name, wait, newer_than)
 
     async def acquire(self, name: str, *, wait: Duration | None = None) -> Lease:
         """Acquire lease ``name``, waiting up to ``wait`` (default: the policy's) if it is busy.
@@ -309,7 +304,9 @@ class Leases:
         assert isinstance(lease, Lease)  # only a follower can be given a Settled
         return lease
 
-    async def _take(self, name: str, wait: Duration | None, *, follow: bool) -> Lease | Settled:
+    async def _take(
+        self, name: str, wait: Duration | None, *, follow: bool, newer_than: int | None = None
+    ) -> Lease | Settled:
         wait_s = self.policy.wait if wait is None else seconds(wait, what="wait")
         if wait_s < 0:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
@@ -317,12 +314,17 @@ class Leases:
         keys = lease_keys(self.namespace, name)
         token = secrets.token_hex(16)
         sent_at = self._clock()
-        attempt = await self._try(keys, token)
-        if not attempt.acquired:
+        # Past a result already seen, a later holder's may be in the record already.
+        first_bound = None if newer_than is None or not follow else newer_than + 1
+        attempt = await self._try(keys, token, first_bound)
+        if not attempt.acquired and attempt.result is None:
             if wait_s <= 0:
                 raise LeaseBusy(f"lease {name!r} is held by someone else")
-            # A follower adopts only what the holder it found, or a later one, settles.
-            adopt_from = attempt.fence if follow else None
+            # A follower adopts only what the holder it found, or a later one, settles
+            # (see _follow.py: an unknown fence adopts nothing).
+            adopt_from = adopt_bound(attempt.fence, newer_than) if follow else None
+            if follow and adopt_from is None:
+                logger.info("lease %r: its holder's fence is unknown; not following it", name)
             attempt, sent_at = await timed_lease_wait(
                 self._wait(name, keys, token, sent_at + wait_s, attempt, adopt_from)
             )
@@ -330,7 +332,13 @@ class Leases:
             logger.debug("followed lease %r: fence %d settled it", name, attempt.fence)
             return Settled(result=attempt.result, fence=attempt.fence)
         lease = Lease(
-            leases=self, name=name, keys=keys, token=token, fence=attempt.fence, acquired_at=sent_at
+            leases=self,
+            name=name,
+            keys=keys,
+            token=token,
+            fence=attempt.fence,
+            acquired_at=sent_at,
+            after_expiry=attempt.after_expiry,
         )
         logger.debug("acquired lease %r (fence %d)", name, attempt.fence)
         return lease
@@ -452,7 +460,7 @@ class LeaseHold:
         self._keeper: LeaseKeeper | None = None
 
     async def __aenter__(self) -> Lease:
-        holder = _holder_task(self._lease is not None, "LeaseHold", "Leases.hold")
+        holder = holder_task(self._lease is not None, "LeaseHold", "Leases.hold")
         lease = await self._leases.acquire(self._name, wait=self._wait)
         self._keep(lease, holder)
         return lease
@@ -514,40 +522,7 @@ class LeaseHold:
             )
 
 
-class FollowHold:
-    """``async with leases.hold_or_follow(name) as held:`` — ``held`` is the :class:`Lease`
-    (held as by :class:`LeaseHold`) or a :class:`Settled` result (nothing held, nothing to
-    release). See :meth:`Leases.hold_or_follow`."""
-
-    __slots__ = ("_entered", "_hold", "_leases", "_name", "_wait")
-
-    def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
-        self._leases = leases
-        self._name = name
-        self._wait = wait
-        self._hold: LeaseHold | None = None
-        self._entered = False  # also when it followed, and so holds nothing
-
-    async def __aenter__(self) -> Lease | Settled:
-        holder = _holder_task(self._entered, "FollowHold", "Leases.hold_or_follow")
-        self._entered = True
-        held = await self._leases._take(self._name, self._wait, follow=True)
-        if isinstance(held, Lease):
-            self._hold = LeaseHold(self._leases, self._name, self._wait)
-            self._hold._keep(held, holder)
-        return held
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._hold is not None:
-            await self._hold.__aexit__(exc_type, exc, tb)
-
-
-def _holder_task(entered: bool, kind: str, method: str) -> asyncio.Task[Any]:
+def holder_task(entered: bool, kind: str, method: str) -> asyncio.Task[Any]:
     """The task entering a hold: it is the one the lease's keeper cancels if the lease is lost."""
     if entered:
         raise RuntimeError(f"a {kind} can be entered only once")

@@ -59,12 +59,16 @@ class Attempt:
     """Busy: the holder's remaining TTL in ms (-1: none)."""
     result: str | None = None
     """Following: the result a holder with fence >= the one asked for settled the lease with."""
+    after_expiry: bool = False
+    """Acquired: the previous holder did not release the lease (it ran out or was deleted)
+    within the last TTL, so it may still be acting on it (see ACQUIRE)."""
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> Attempt:
         code = int(reply[0])
         if code == 1:
-            return cls(acquired=True, fence=int(reply[1]))
+            expired = len(reply) > 2 and int(reply[2]) == 1
+            return cls(acquired=True, fence=int(reply[1]), after_expiry=expired)
         if code == 2:
             result = reply[2]
             text = result.decode() if isinstance(result, bytes) else str(result)
@@ -121,9 +125,10 @@ class LeaseStore:
     def _acquire_call(
         keys: LeaseKeys, token: str, ttl_ms: int, adopt_from: int | None
     ) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
+        script_keys = (keys.lease, keys.fence, keys.result)
         if adopt_from is None:
-            return acquire_script, (keys.lease, keys.fence), (token, ttl_ms)
-        return follow_script, (keys.lease, keys.fence, keys.result), (token, ttl_ms, adopt_from)
+            return acquire_script, script_keys, (token, ttl_ms)
+        return follow_script, script_keys, (token, ttl_ms, adopt_from)
 
     async def acquire(
         self, keys: LeaseKeys, token: str, ttl_ms: int, *, adopt_from: int | None = None
@@ -184,7 +189,7 @@ class LeaseStore:
         found = await self._run(
             release_script,
             "release",
-            (keys.lease, keys.channel, keys.result),
+            (keys.lease, keys.channel, keys.result, keys.fence),
             *args,
             within=within,
             shield_into=shield_into,

@@ -1,6 +1,7 @@
 """The singleton starter: under a lease on the instance ID, read the status and decide.
 
-It knows nothing of HTTP. ``_starter.py`` decides; ``_policies.py`` holds the conflict and
+It knows nothing of HTTP. ``_starter.py`` decides; ``_follow.py`` takes the lease, and
+follows it to adopt a concurrent holder's decision; ``_policies.py`` holds the conflict and
 reuse policies and the event of event-with-start; ``_decision.py`` the result as a value that
 concurrent callers adopt and idempotent retries replay; ``_idempotency.py`` the
 Idempotency-Key records; ``_flights.py`` the in-process single-flight; ``_durable.py`` is the

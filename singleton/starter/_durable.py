@@ -8,22 +8,33 @@ client (``AsyncTaskHubGrpcClient``, its subclasses, ``TaskHubGrpcClient``) with 
 The v1 client's (azure-functions-durable 1.x) answers are ambiguous in ways that matter to a
 singleton, so they are translated here, once:
 
-* ``get_status`` returns a *falsy* status object both for an absent instance and for a
-  host error (the latter carries ``ExceptionMessage``); only the first means "absent".
+* ``get_status`` hides the status code: it gives the same *falsy* status object for an
+  absent instance (404) and for a host error without a body (a 500 with an empty body).
+  Only the first means "absent", so the status is read here at the client's own endpoint
+  (its ``rpcBaseUrl`` + ``instances/{id}``, the URL ``get_status`` uses) and the code
+  decides: 404 absent, 200/202 a status, anything else :class:`StatusReadFailed`.
+* ``raise_event`` posts ``json.dumps(data)`` as JSON: the data arrives JSON-encoded twice
+  (``"alice"`` reaches the orchestrator as ``'"alice"'``, azure-functions-durable-python
+  #295). Events are posted here, once encoded, to ``rpcBaseUrl`` +
+  ``instances/{id}/raiseEvent/{name}``, with the client's answers for 202/404/410/400.
 * ``start_new`` raises a bare ``Exception``: with a ``str`` for the host's 400 (invalid
   request, e.g. no such orchestrator), with the host's error ``dict`` for anything else —
   including the 500 ``OrchestrationAlreadyExistsException`` that means "already running".
 * Connection problems surface as raw ``aiohttp`` / ``asyncio`` errors.
 
-One ambiguity cannot be removed through the client: it hides the status code, so a reply
-with an *empty* body reads like the host's "absent" (404, empty body). The host always sends
-its errors with a JSON body, so that is taken to mean absent.
+The two direct calls go through the client library's own shared HTTP session (its
+connection pool, and its recycling after a connection error). aiohttp and the client's
+modules are imported inside the functions that use them: ``import singleton.starter``
+stays free of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import enum
+import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -78,9 +89,11 @@ _ACTIVE = frozenset(
 
 
 class DurableClient(Protocol):
-    """The part of ``azure.durable_functions.DurableOrchestrationClient`` we use."""
+    """The part of ``azure.durable_functions.DurableOrchestrationClient`` we call.
 
-    async def get_status(self, instance_id: str) -> Any: ...
+    Status reads and events go to the client's own endpoint instead (see the module's
+    docstring): a client used here also carries its binding, ``_orchestration_bindings``
+    (with ``rpc_base_url`` and ``task_hub_name``), as the real one does."""
 
     async def start_new(
         self,
@@ -90,10 +103,6 @@ class DurableClient(Protocol):
     ) -> str: ...
 
     async def terminate(self, instance_id: str, reason: str) -> None: ...
-
-    async def raise_event(
-        self, instance_id: str, event_name: str, event_data: Any = None
-    ) -> None: ...
 
 
 def task_hub_of(client: DurableClient) -> str:
@@ -135,34 +144,137 @@ STATUS_READ_RETRY = AsyncRetrying(
 )
 
 
-async def read_runtime_status(
-    client: DurableClient, instance_id: str, *, retrying: AsyncRetrying = STATUS_READ_RETRY
-) -> RuntimeStatus | None:
-    """The instance's runtime status, or ``None`` when no instance has that ID.
+# ------------------------------------------------------------- the v1 client's own endpoint
 
-    Raises :class:`StatusReadFailed` when the host could not say — never ``None`` for that.
-    Reading is idempotent, so a dropped connection is retried (``retrying``).
+
+def rpc_base_url(client: DurableClient) -> str | None:
+    """The client's ``rpcBaseUrl`` (ends with ``/``), or ``None`` if its binding has none."""
+    bindings = getattr(client, "_orchestration_bindings", None)
+    url = getattr(bindings, "rpc_base_url", None)
+    return url if isinstance(url, str) and url.endswith("/") else None
+
+
+async def _rpc_request(
+    client: DurableClient, method: str, url: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    """One request to the host's RPC endpoint on the client library's shared session: the
+    status code and the raw body. A connection error recycles that session (as the client
+    does) and propagates."""
+    import aiohttp  # lazily: see the module's docstring
+    from azure.durable_functions.models.utils import http_utils
+
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    invocation_id = getattr(client, "_function_invocation_id", None)
+    if isinstance(invocation_id, str) and invocation_id:
+        headers["X-Azure-Functions-InvocationId"] = invocation_id
+    session = await http_utils._get_session()
+    try:
+        async with session.request(method, url, data=body, headers=headers) as response:
+            return response.status, await response.read()
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        await http_utils._handle_request_error()
+        raise
+
+
+def _error_text(body: bytes) -> str:
+    """What a host error body says (its ExceptionMessage or Message), for the log only."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return repr(body[:200])
+    if isinstance(data, dict):
+        return str(data.get("ExceptionMessage") or data.get("Message") or data)[:500]
+    return repr(data)[:500]
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """What the host reports of an instance: its runtime status and its input as shown."""
+
+    runtime_status: RuntimeStatus
+    input: Any
+
+
+async def read_instance(
+    client: DurableClient, instance_id: str, *, retrying: AsyncRetrying = STATUS_READ_RETRY
+) -> Instance | None:
+    """The instance as the host reports it, or ``None`` when no instance has that ID.
+
+    ``GET rpcBaseUrl + instances/{id}`` (``get_status``'s own URL and query): a 404 is
+    "absent", a 200 or 202 with a status object is an instance. Anything else — another
+    code, a 500 with or without a body, a body that is not a status, a reset, a timeout —
+    raises :class:`StatusReadFailed`: never ``None`` for that. Reading is idempotent, so a
+    dropped connection is retried (``retrying``).
     """
+    base = rpc_base_url(client)
+    if base is None:
+        raise StatusReadFailed(
+            "the Durable client's binding has no rpcBaseUrl: its status reads cannot tell "
+            "an absent instance from a host error"
+        )
+    # Unencoded, as the client pastes it: instance IDs are validated to survive that.
+    url = f"{base}instances/{instance_id}"
     try:
-        status: Any = await retrying.copy()(client.get_status, instance_id)
-    except Exception as exc:  # the client raises bare Exception and raw aiohttp errors
+        reply: tuple[int, bytes] = await retrying.copy()(_rpc_request, client, "GET", url)
+    except Exception as exc:  # raw aiohttp / asyncio errors
         raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {exc!r}") from exc
-    # A host error carries ExceptionMessage; a non-JSON-object body arrives as ``message``.
-    # The absent instance's empty 404 body arrives as ``message == ""``.
-    error = getattr(status, "ExceptionMessage", None) or getattr(status, "message", None)
-    if error:
-        raise StatusReadFailed(f"reading the status of {instance_id!r} failed: {error}")
-    runtime_status = getattr(status, "runtime_status", None)
-    if runtime_status is None:
-        if status:  # the host described an instance but gave no status: not "absent"
-            raise StatusReadFailed(f"the host gave no runtime status for {instance_id!r}")
+    code, body = reply
+    if code == 404:
         return None
+    if code not in (200, 202):
+        raise StatusReadFailed(
+            f"reading the status of {instance_id!r} failed: HTTP {code}: {_error_text(body)}"
+        )
     try:
-        return RuntimeStatus(getattr(runtime_status, "value", runtime_status))
+        data = json.loads(body)
+    except ValueError as exc:
+        raise StatusReadFailed(
+            f"the host answered the status of {instance_id!r} with HTTP {code} and a body "
+            f"that is not JSON: {body[:200]!r}"
+        ) from exc
+    runtime_status = data.get("runtimeStatus") if isinstance(data, dict) else None
+    if runtime_status is None:
+        raise StatusReadFailed(f"the host gave no runtime status for {instance_id!r} (HTTP {code})")
+    try:
+        status = RuntimeStatus(runtime_status)
     except ValueError as exc:
         raise StatusReadFailed(
             f"unknown runtime status {runtime_status!r} for {instance_id!r}"
         ) from exc
+    return Instance(runtime_status=status, input=data.get("input"))
+
+
+async def read_runtime_status(
+    client: DurableClient, instance_id: str, *, retrying: AsyncRetrying = STATUS_READ_RETRY
+) -> RuntimeStatus | None:
+    """The instance's runtime status, or ``None`` when no instance has that ID (a 404).
+
+    Raises :class:`StatusReadFailed` when the host could not say (see :func:`read_instance`).
+    """
+    instance = await read_instance(client, instance_id, retrying=retrying)
+    return None if instance is None else instance.runtime_status
+
+
+def started_with(instance: Instance, client_input: Any) -> bool:
+    """Whether ``instance`` shows the input that ``start_new(..., client_input)`` sent.
+
+    The client posts its input JSON-encoded (``df_dumps``) inside JSON, so the host shows it
+    as that JSON text; a host that shows the value itself is matched too. Compared as
+    canonical JSON (``1`` is not ``true``): equal inputs count as the same start.
+    """
+    from azure.durable_functions.models.utils.df_serialization import df_dumps
+
+    expected = None if client_input is None else _canonical(json.loads(df_dumps(client_input)))
+    shown = instance.input
+    candidates = [shown]
+    if isinstance(shown, str):
+        with contextlib.suppress(ValueError):
+            candidates.append(json.loads(shown))
+    return any(_canonical(candidate) == expected for candidate in candidates)
+
+
+def _canonical(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 async def start_instance(
@@ -235,15 +347,50 @@ async def terminate_and_wait(
         pause = min(pause * 2, 0.5)
 
 
+#: The client's messages for the raise-event answers it knows (its ``raise_event``).
+_RAISE_EVENT_ANSWERS = {
+    410: "Instance with ID {id} is gone: either completed or failed",
+    404: "No instance with ID {id} found.",
+    400: "Only application/json request content is supported",
+}
+
+
 async def raise_event(client: DurableClient, instance_id: str, name: str, data: Any) -> None:
-    """Raise event ``name`` with ``data`` on the instance; :class:`RaiseEventFailed` if the host
-    did not accept it."""
+    """Raise event ``name`` with ``data`` on the instance, ``data`` JSON-encoded once;
+    :class:`RaiseEventFailed` if the host did not accept it (202).
+
+    ``POST rpcBaseUrl + instances/{id}/raiseEvent/{name}`` with ``data`` as the body, so the
+    orchestrator's ``wait_for_external_event`` gets ``data`` itself, as Azure delivers an
+    event posted to its webhook. Not retried: a post whose answer was lost may have been
+    delivered."""
+    base = rpc_base_url(client)
+    if base is None:
+        raise RaiseEventFailed(
+            f"raising event {name!r} on {instance_id!r}: the Durable client's binding has "
+            "no rpcBaseUrl"
+        )
     try:
-        await client.raise_event(instance_id, name, data)
-    except Exception as exc:  # the client raises bare Exception and raw aiohttp errors
+        body = json.dumps(data).encode()
+    except (TypeError, ValueError) as exc:
+        raise RaiseEventFailed(
+            f"the data of event {name!r} is not JSON-serialisable: {exc}"
+        ) from exc
+    url = f"{base}instances/{instance_id}/raiseEvent/{name}"
+    try:
+        code, answer = await _rpc_request(client, "POST", url, body)
+    except Exception as exc:  # raw aiohttp / asyncio errors
         raise RaiseEventFailed(
             f"raising event {name!r} on {instance_id!r} failed: {exc!r}"
         ) from exc
+    if code == 202:
+        return
+    known = _RAISE_EVENT_ANSWERS.get(code)
+    message = (
+        known.format(id=instance_id)
+        if known is not None
+        else f"Webhook returned unrecognized status code {code}: {_error_text(answer)}"
+    )
+    raise RaiseEventFailed(f"raising event {name!r} on {instance_id!r} failed: {message}")
 
 
 # -- One boundary for every Durable client -------------------------------------------------
@@ -342,6 +489,24 @@ async def terminate_existing(
     return await terminate_and_wait(
         cast(DurableClient, client), instance_id, reason, timeout=timeout
     )
+
+
+async def runs_other_input(
+    client: AnyDurableClient, instance_id: str, client_input: Any
+) -> RuntimeStatus | None:
+    """The instance's status when it runs another start's input than ``client_input``;
+    ``None`` when it runs this one's (equal inputs count as ours) or no instance has the ID.
+    :class:`StatusReadFailed` when the host could not say."""
+    if is_grpc_client(client):
+        from singleton.starter import _grpc
+
+        return await _grpc.runs_other_input(
+            cast("_grpc.GrpcClient", client), instance_id, client_input
+        )
+    instance = await read_instance(cast(DurableClient, client), instance_id)
+    if instance is None or started_with(instance, client_input):
+        return None
+    return instance.runtime_status
 
 
 async def deliver_event(client: AnyDurableClient, instance_id: str, name: str, data: Any) -> None:

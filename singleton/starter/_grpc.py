@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -133,6 +134,36 @@ async def read_runtime_status(
             f"reading the status of {instance_id!r} failed: {_describe(exc)}"
         ) from exc
     if state is None:
+        return None
+    status = getattr(state, "runtime_status", None)
+    try:
+        return RuntimeStatus[status.name]  # type: ignore[union-attr]
+    except (AttributeError, KeyError) as exc:
+        raise StatusReadFailed(f"unknown runtime status {status!r} for {instance_id!r}") from exc
+
+
+async def runs_other_input(
+    client: GrpcClient, instance_id: str, client_input: Any
+) -> RuntimeStatus | None:
+    """The instance's status when its input is not ``client_input`` (decoded JSON compared;
+    equal inputs count as ours), ``None`` when it is or no instance has the ID; raises
+    :class:`StatusReadFailed` when the backend could not say."""
+    try:
+        state: Any = await STATUS_READ_RETRY.copy()(
+            _call, client, "get_orchestration_state", instance_id, fetch_payloads=True
+        )
+    except Exception as exc:
+        raise StatusReadFailed(
+            f"reading the status of {instance_id!r} failed: {_describe(exc)}"
+        ) from exc
+    if state is None:
+        return None
+    text = getattr(state, "serialized_input", None)
+    try:
+        shown = None if text is None else json.loads(text)
+    except ValueError:
+        shown = text
+    if shown == client_input:
         return None
     status = getattr(state, "runtime_status", None)
     try:

@@ -17,7 +17,15 @@ Every caller concurrent with a decision is answered by it, in one round, however
 instance it started finishes: callers in one process that ask for the same ID under the same
 policy share one attempt (single-flight: one lease, one read, one start), and callers in other
 processes that waited on its lease adopt the decision its holder published at release. A
-caller whose policy differs, or whose holder failed (published nothing), takes the lease itself.
+caller the decision does not answer (another reuse policy) follows the lease on, past it, to
+the next holder's decision or the lease itself; one whose holder failed (published nothing)
+takes the lease. The follow protocol is ``_follow.py``.
+
+A lease taken after its previous holder's lease *ran out* (not released) is the one moment
+the status read cannot be trusted: that holder's start may still reach the host. Then, after
+the start, the instance is read again and must run this start's input (``_late_start``);
+otherwise the answer is the conflict answer, not a 202 whose input was dropped. The common
+path — a released or free lease — stays two Durable calls.
 
 The starter knows nothing of HTTP: it takes a Durable client and returns a :class:`StartResult`.
 """
@@ -27,19 +35,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from singleton._errors import (
     DurableError,
-    LeaseBusy,
     LeaseError,
-    LeaseLost,
     LeaseUnavailable,
     RaiseEventFailed,
     StartRejected,
+    StatusReadFailed,
 )
 from singleton._telemetry import traced_start
-from singleton.lease import Lease, Leases, Settled
+from singleton.lease import Lease, Leases
 from singleton.starter._decision import Decision, Outcome, StartResult
 from singleton.starter._durable import (
     AnyDurableClient,
@@ -48,10 +56,12 @@ from singleton.starter._durable import (
     deliver_event,
     hub_name,
     read_status,
+    runs_other_input,
     start_orchestration,
     terminate_existing,
 )
 from singleton.starter._flights import Detached, Flights
+from singleton.starter._follow import decide_or_adopt
 from singleton.starter._idempotency import (
     IdempotencyRecords,
     fingerprint,
@@ -245,80 +255,50 @@ class SingletonStarter:
         return decision.adopt(policy) or decision.result
 
     async def _decide_under_lease(self, request: _Request) -> Decision:
-        """The one place the lease is taken: decide under it and publish the decision with the
-        release — or adopt the decision a concurrent holder published while we waited.
-
-        A shareable policy follows the lease (``hold_or_follow``); a decision it cannot adopt
-        (another policy, another version) sends it back for the lease itself, within what is
-        left of its wait."""
-        policy = request.policy
+        """Decide under the lease on the ID, or adopt a concurrent holder's decision (the
+        follow protocol: ``singleton/starter/_follow.py``)."""
         wait = self._leases.policy.wait if request.wait is None else request.wait
-        deadline = asyncio.get_running_loop().time() + wait
-        follow = policy.shareable
-        while True:
-            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-            decision = await self._hold_and_decide(request, follow=follow, wait=remaining)
-            if decision is not None:
-                return decision
-            follow = False  # what we followed did not fit us: take the lease ourselves
 
-    async def _hold_and_decide(
-        self, request: _Request, *, follow: bool, wait: float
-    ) -> Decision | None:
-        """One turn at the lease: our decision, an adopted one, or ``None`` when what we
-        followed cannot answer us."""
-        result: StartResult | None = None
-        name = request.lease_name
-        hold = (
-            self._leases.hold_or_follow(name, wait=wait)
-            if follow
-            else self._leases.hold(name, wait=wait)
+        def decide(lease: Lease) -> Awaitable[StartResult]:
+            return self._decide(request, lease.fence, after_expiry=lease.after_expiry)
+
+        return await decide_or_adopt(
+            self._leases,
+            request.lease_name,
+            request.instance_id,
+            request.policy,
+            decide,
+            wait=wait,
         )
-        try:
-            async with hold as held:
-                if isinstance(held, Settled):
-                    adopted = _adopted(held, request.policy)
-                    return None if adopted is None else Decision(request.policy, adopted)
-                assert isinstance(held, Lease)
-                result = await self._decide(request, held.fence)
-                # Published with the release, for the callers following this lease.
-                held.settle(Decision(request.policy, result).to_json())
-        except LeaseBusy:
-            logger.info("lease on %r stayed busy past the wait; not started", request.instance_id)
-            result = _result(Outcome.BUSY, request, None, None)
-        except LeaseLost:
-            if result is None:
-                # Lost while deciding or starting: the work was cancelled, and whether the
-                # host got the start is unknown. A retry starts it at most once.
-                raise
-            # Decided and done, but the lease had expired by the release: anyone who started
-            # after that expiry was stopped only by the host's own duplicate guard.
-            logger.warning(
-                "lease on %r expired before its release (fence %s); outcome %s stands",
-                request.instance_id,
-                result.fence,
-                result.outcome.value,
-            )
-        return Decision(request.policy, result)
 
-    async def _decide(self, request: _Request, fence: int) -> StartResult:
-        """Under the lease: one status read, then the policies decide."""
+    async def _decide(
+        self, request: _Request, fence: int, *, after_expiry: bool = False
+    ) -> StartResult:
+        """Under the lease: one status read, then the policies decide. ``after_expiry``: the
+        lease was taken after its previous holder's ran out, so a start of that holder's may
+        still land (see :meth:`_start`)."""
         status = await read_status(request.client, request.instance_id)
         if status is not None and status.is_active:
-            return await self._on_active(request, status, fence)
+            return await self._on_active(request, status, fence, after_expiry=after_expiry)
         if status is not None and not request.policy.reuse.allows(status):
             logger.info("%r is %s; reuse policy refuses a new start", request.instance_id, status)
             return _result(Outcome.REUSE_REJECTED, request, status, fence)
-        return await self._start(request, status, fence, replacing=status)
+        return await self._start(
+            request, status, fence, replacing=status, after_expiry=after_expiry
+        )
 
-    async def _on_active(self, request: _Request, status: RuntimeStatus, fence: int) -> StartResult:
+    async def _on_active(
+        self, request: _Request, status: RuntimeStatus, fence: int, *, after_expiry: bool = False
+    ) -> StartResult:
         client, instance_id = request.client, request.instance_id
         if request.policy.conflict is ConflictPolicy.TERMINATE_EXISTING:
             reason = f"terminate-existing: replaced by a new start (fence {fence})"
             ended = await terminate_existing(
                 client, instance_id, reason, timeout=self._terminate_wait
             )
-            return await self._start(request, status, fence, replacing=ended)
+            return await self._start(
+                request, status, fence, replacing=ended, after_expiry=after_expiry
+            )
         if request.event is not None:
             await deliver_event(client, instance_id, request.event.name, request.event.data)
             logger.info("raised %r on %r (%s)", request.event.name, instance_id, status.value)
@@ -333,6 +313,7 @@ class SingletonStarter:
         fence: int,
         *,
         replacing: RuntimeStatus | None,
+        after_expiry: bool = False,
     ) -> StartResult:
         """Start; ``replacing`` is the finished status the start may replace (``None``: no
         instance): a gRPC start replaces that one and no other."""
@@ -349,6 +330,10 @@ class SingletonStarter:
             # The host's own guard (overridableExistingInstanceStates) caught a start we
             # could not see: e.g. one made without this starter.
             return _result(_existing(request.policy), request, RuntimeStatus.RUNNING, fence)
+        if after_expiry:
+            late = await _late_start(request, fence)
+            if late is not None:
+                return await self._on_late_start(request, late, fence)
         if request.event is not None:
             try:
                 await deliver_event(client, instance_id, request.event.name, request.event.data)
@@ -366,25 +351,53 @@ class SingletonStarter:
         )
         return _result(Outcome.STARTED, request, status, fence)
 
+    async def _on_late_start(
+        self, request: _Request, status: RuntimeStatus, fence: int
+    ) -> StartResult:
+        """A late start of the previous holder's runs instead of ours: answer as if we had
+        found it running (an event goes to it; nothing is terminated: it is the newer)."""
+        if request.event is not None and status.is_active:
+            client, name = request.client, request.event.name
+            await deliver_event(client, request.instance_id, name, request.event.data)
+            return _result(Outcome.EVENT_RAISED, request, status, fence)
+        return _result(_existing(request.policy), request, status, fence)
 
-def _adopted(settled: Settled, policy: StartPolicy) -> StartResult | None:
-    """Our answer from the decision a concurrent holder published, if it fits our policy."""
+
+async def _late_start(request: _Request, fence: int) -> RuntimeStatus | None:
+    """After a start made under a lease taken from a holder whose lease *ran out*: the
+    instance, if it runs another start's input — that holder's start, which reached the host
+    after its lease expired and won the host's race (Azure Storage answers both starts 202
+    and drops one input). ``None`` when it runs ours (equal inputs count as ours)::
+
+        holder A (fence 7)                      holder B (fence 8)
+        read: absent; send start(input a) ...
+        (A dies; its lease runs out)            acquire: after_expiry
+                                                read: absent (A's start not applied yet)
+        host applies A's start                  start(input b): 202, but b is dropped
+                                                re-read: the instance runs a, not b -> 409
+
+    Clocks are not compared; only the input. A re-read that fails keeps the 202 (logged):
+    the start was made, and no other start was seen."""
     try:
-        decision = Decision.from_json(settled.result)
-    except ValueError:
+        other = await runs_other_input(request.client, request.instance_id, request.client_input)
+    except StatusReadFailed as exc:
         logger.warning(
-            "unreadable decision on the lease (fence %d); deciding ourselves", settled.fence
+            "%r started after an expired lease (fence %d), but the check that it runs this "
+            "start failed: %s",
+            request.instance_id,
+            fence,
+            exc,
         )
         return None
-    adopted = decision.adopt(policy)
-    if adopted is not None:
-        logger.info(
-            "%r: adopted the decision of fence %d (%s)",
-            adopted.instance_id,
-            settled.fence,
-            decision.result.outcome.value,
-        )
-    return adopted
+    if other is None:
+        return None
+    logger.warning(
+        "%r: a start that reached the host after its holder's lease expired won over this "
+        "one (fence %d); this start's input was dropped by the host",
+        request.instance_id,
+        fence,
+    )
+    return other
 
 
 def _existing(policy: StartPolicy) -> Outcome:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -180,3 +181,78 @@ async def test_a_waiter_whose_release_message_was_lost_adopts_from_the_record(
         await holder_side.aclose()
         await client.aclose()
         await proxy.close()
+
+
+async def test_a_holder_whose_fence_key_is_gone_is_not_followed_into_a_stale_record(
+    make_leases: MakeLeases, redis_client: aioredis.Redis
+) -> None:
+    """The acquire script answers fence 0 for a holder whose fence key was evicted; 0 must not
+    become the "adopt from" bound, or every older record would be adopted."""
+    leases = make_leases(ttl=30, result_ttl=30, wake_fallback=0.05)
+    async with leases.hold_or_follow("x") as older:
+        assert isinstance(older, Lease)
+        older.settle("stale")
+    current = await leases.acquire("x")
+    await redis_client.delete(leases.keys("x").fence)  # evicted
+    follower = asyncio.create_task(_enter(leases.hold_or_follow("x", wait=10)))
+    await asyncio.sleep(0.3)  # it found the lease busy and naps, trying again every ~50 ms
+    assert not follower.done()  # the stale record was not adopted
+    await current.release()
+    held = await asyncio.wait_for(follower, 10)
+    assert isinstance(held, Lease)  # it took the lease itself
+    assert held.fence > older.fence
+
+
+async def test_newer_than_adopts_only_a_later_holders_result(
+    make_leases: MakeLeases,
+) -> None:
+    """A follower handed a result it cannot use follows again: the same result is not handed
+    to it twice, the next holder's is — also when that holder was already done."""
+    leases = make_leases(ttl=30, result_ttl=30, wake_fallback=30)
+    async with leases.hold_or_follow("y") as first:
+        assert isinstance(first, Lease)
+        first.settle("not for you")
+    # The record of `first` is there; past it, nothing to adopt: the lease is taken.
+    async with leases.hold_or_follow("y", newer_than=first.fence) as second:
+        assert isinstance(second, Lease)
+        second.settle("for you")
+    # A later holder settled before this turn began: adopted from its record, at once.
+    async with leases.hold_or_follow("y", newer_than=first.fence) as adopted:
+        assert adopted == Settled("for you", second.fence)
+    # And while waiting: a holder busy now, whose result comes with its release.
+    third = await leases.acquire("y")
+    follower = asyncio.create_task(
+        _enter(leases.hold_or_follow("y", wait=10, newer_than=second.fence))
+    )
+    await asyncio.sleep(0.2)
+    third.settle("third")
+    await third.release()
+    assert await asyncio.wait_for(follower, 5) == Settled("third", third.fence)
+
+
+async def test_an_unknown_fence_is_followed_past_a_result_already_seen(
+    make_leases: MakeLeases, redis_client: aioredis.Redis
+) -> None:
+    leases = make_leases(ttl=30, result_ttl=30, wake_fallback=0.05)
+    async with leases.hold_or_follow("z") as seen:
+        assert isinstance(seen, Lease)
+        seen.settle("seen")
+    current = await leases.acquire("z")
+    await redis_client.delete(leases.keys("z").fence)  # evicted while `current` holds it
+    follower = asyncio.create_task(
+        _enter(leases.hold_or_follow("z", wait=10, newer_than=seen.fence))
+    )
+    await asyncio.sleep(0.2)
+    assert not follower.done()
+    current.settle("current")
+    await current.release()
+    assert await asyncio.wait_for(follower, 5) == Settled("current", current.fence)
+
+
+async def _enter(hold: Any) -> Lease | Settled:
+    """Enter ``hold`` and leave it at once: what it gave."""
+    async with hold as held:
+        result: Lease | Settled = held
+        if isinstance(held, Lease):
+            held.settle("entered")
+        return result
