@@ -56,9 +56,39 @@ async def test_guide_1_an_own_route_answers_through_handle_start_request(
         async with http.post(host.url("jobs/NightlyImport/job-1")) as response:
             assert response.status == 409
             assert (await response.json())["instanceId"] == "job-1"
-        async with http.post(host.url("jobs/Elsewhere/job-1")) as response:
+        async with http.post(host.url("jobs/Elsewhere/job-2")) as response:
             assert response.status == 404
+            assert (await response.json())["type"].endswith(":unknown-orchestrator")
+        async with http.post(
+            host.url("jobs/NightlyImport/job-3"), headers={"X-Tenant": "suspended"}
+        ) as response:
+            assert response.status == 403  # the function's own check, before any start
         assert started["id"] == "job-1"
+        assert host.backend.start_records("job-2") == []
+        assert host.backend.start_records("job-3") == []
+
+
+async def test_guide_1_starter_blueprint_mounts_a_route_and_an_allow_list(
+    serve: ServeBlock, http: aiohttp.ClientSession
+) -> None:
+    async with serve("custom-route") as host:
+        async with http.post(host.url("jobs/NightlyImport/j-1"), json={"day": 4}) as response:
+            assert response.status == 202
+        # The allow-list ignores case, as the host's function names do: the same instance.
+        async with http.post(host.url("jobs/nightlyimport/j-1")) as response:
+            assert response.status == 409
+        async with http.post(host.url("jobs/BuildReport/j-2")) as response:
+            assert response.status == 404
+            assert response.content_type == "application/problem+json"
+            assert (await response.json())["type"].endswith(":unknown-orchestrator")
+        # The one-orchestrator route starts BuildReport without naming it.
+        async with http.post(host.url("reports/r-1")) as response:
+            assert response.status == 202
+            status_url = (await response.json())["statusQueryGetUri"]
+        status = await wait_for_status(http, status_url, {"Completed"})
+        assert status["output"] == {"report": "r-1"}
+        assert len(host.backend.start_records("j-1")) == 1
+        assert host.backend.start_records("j-2") == []
 
 
 def test_guide_1_local_settings_name_only_known_settings() -> None:

@@ -44,6 +44,18 @@ def test_the_site_builds_strictly_and_leaves_the_notes_out(tmp_path: Path) -> No
     api = (site / "reference" / "api" / "index.html").read_text()
     assert api.count('id="singleton.SingletonStarter"') == 1
     assert 'id="singleton.LeaseUnavailable"' in api
+    # The public names that joined after 0.1.0 each have their entry.
+    for name in (
+        "functions.http.starter_blueprint",
+        "functions.http.handle_start_request",
+        "list_leases",
+        "force_release",
+        "HeldLease",
+        "current_lease_or_none",
+        "IdempotencyRecordUnreadable",
+    ):
+        assert f'id="singleton.{name}"' in api, name
+    assert (site / "guides" / "durable-task" / "index.html").is_file()
     assert not (site / "notes").exists()
     # The changelog page carries CHANGELOG.md.
     first_entry = next(
