@@ -16,6 +16,10 @@ from singleton._errors import LeaseBusy
 from singleton.lease._leases import Lease, LeasePolicy, Leases
 from singleton.lease._wakeups import Signal, WakeUps
 from tests.lease.conftest import subscribers, until
+from tests.lease.servers import LossyProxy
+from tests.redis_servers import RedisServer
+
+pytestmark = pytest.mark.redis
 
 # redis-py 8.2 runs a due health check between the two CLIENT SETINFO commands it pipelines
 # on connect: with a 5 ms interval the PING can read SETINFO's error from a Redis older than
@@ -27,10 +31,6 @@ _NO_SETINFO: dict[str, None] = (
     if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters
     else {"lib_name": None}
 )
-from tests.lease.servers import LossyProxy
-from tests.redis_servers import RedisServer
-
-pytestmark = pytest.mark.redis
 
 
 async def test_many_first_waiters_after_quiet_spells_never_race_a_health_check(
