@@ -58,6 +58,7 @@ from singleton.starter._idempotency import (
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
+from singleton.starter._watchdog import DEFAULT_STUCK_AFTER, PassResult, Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,27 @@ class SingletonStarter:
         )
         self._terminate_wait = terminate_wait
         self._flights: Flights[Decision] = Flights()
+        self.watchdog = Watchdog(leases, terminate_wait=terminate_wait)
+        """The watchdog of :meth:`ensure_running`; ``tick(client)`` keeps the watched IDs
+        running."""
+
+    async def ensure_running(
+        self,
+        client: DurableClient,
+        name: str,
+        instance_id: str,
+        input: Any = None,
+        *,
+        stuck_after: float = DEFAULT_STUCK_AFTER,
+    ) -> PassResult:
+        """Watch ``instance_id`` (orchestrator ``name``, started with ``input``) and make sure
+        it runs now; from then on every watchdog tick restarts it when it is absent, Failed,
+        Terminated or stuck Pending for over ``stuck_after`` seconds (see ``_watchdog.py``)."""
+        return await self.watchdog.watch(client, name, instance_id, input, stuck_after=stuck_after)
+
+    async def unwatch(self, client: DurableClient, instance_id: str) -> bool:
+        """Stop watching ``instance_id`` (its instance is left as it is); ``True`` if watched."""
+        return await self.watchdog.unwatch(client, instance_id)
 
     @traced_start  # a span and the start metrics (singleton/_telemetry.py)
     async def start(
