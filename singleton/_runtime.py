@@ -57,7 +57,8 @@ def _build(settings: Settings) -> _Runtime:
     refuse_unsupported(policy, cluster=settings.redis.cluster)  # before building a client
     redis = create_redis_client(settings.redis)
     leases = Leases(redis, namespace=settings.key_prefix, policy=policy)
-    return _Runtime(starter=SingletonStarter(leases=leases), leases=leases, redis=redis)
+    starter = SingletonStarter(leases=leases, watchdog_max_ids=settings.watchdog_max_ids)
+    return _Runtime(starter=starter, leases=leases, redis=redis)
 
 
 def create_starter(settings: Settings) -> SingletonStarter:

@@ -27,6 +27,7 @@ class Settings:
     lease_wait: float = 5.0
     key_prefix: str = "durable-singleton"
     min_replicas: int = 0
+    watchdog_max_ids: int = 1000
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -42,4 +43,7 @@ class Settings:
             lease_wait=parse_seconds(environ, "SINGLETON_LEASE_WAIT", cls.lease_wait, minimum=0),
             key_prefix=key_prefix,
             min_replicas=parse_count(environ, "SINGLETON_MIN_REPLICAS", 0, minimum=0),
+            watchdog_max_ids=parse_count(
+                environ, "SINGLETON_WATCHDOG_MAX_IDS", cls.watchdog_max_ids, minimum=1
+            ),
         )

@@ -58,7 +58,12 @@ from singleton.starter._idempotency import (
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
-from singleton.starter._watchdog import DEFAULT_STUCK_AFTER, PassResult, Watchdog
+from singleton.starter._watchdog import (
+    DEFAULT_MAX_IDS,
+    DEFAULT_STUCK_AFTER,
+    PassResult,
+    Watchdog,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +108,9 @@ class SingletonStarter:
 
     ``leases`` decides the lease's TTL, wait and namespace; ``idempotency`` keeps the answers
     to requests with an Idempotency-Key (default: in the leases' Redis and namespace);
-    ``terminate_wait`` bounds how long ``terminate-existing`` waits for the old instance.
+    ``terminate_wait`` bounds how long ``terminate-existing`` (and the watchdog, for a stuck
+    Pending instance) waits for the old instance; ``watchdog_max_ids`` bounds the IDs
+    :meth:`ensure_running` can watch per task hub.
     """
 
     def __init__(
@@ -112,6 +119,7 @@ class SingletonStarter:
         leases: Leases,
         idempotency: IdempotencyRecords | None = None,
         terminate_wait: float = DEFAULT_TERMINATE_WAIT,
+        watchdog_max_ids: int = DEFAULT_MAX_IDS,
     ) -> None:
         self._leases = leases
         self._idempotency = idempotency or IdempotencyRecords(
@@ -119,7 +127,7 @@ class SingletonStarter:
         )
         self._terminate_wait = terminate_wait
         self._flights: Flights[Decision] = Flights()
-        self.watchdog = Watchdog(leases, terminate_wait=terminate_wait)
+        self.watchdog = Watchdog(leases, terminate_wait=terminate_wait, max_ids=watchdog_max_ids)
         """The watchdog of :meth:`ensure_running`; ``tick(client)`` keeps the watched IDs
         running."""
 

@@ -12,7 +12,15 @@ import sys
 import pytest
 import redis.asyncio as aioredis
 
-from singleton import InvalidStartOption, LeasePolicy, Leases, RuntimeStatus, SingletonStarter
+from singleton import (
+    InvalidStartOption,
+    LeasePolicy,
+    Leases,
+    RuntimeStatus,
+    Settings,
+    SingletonStarter,
+)
+from singleton._runtime import _build
 from singleton.starter import PassOutcome, Reason, Watchdog, WatchlistFull
 from tests.redis_servers import RedisServer
 from tests.singleton.durable_app import FAILS, WAIT_FOR_FINISH
@@ -253,3 +261,29 @@ async def test_two_watchdogs_in_two_processes_start_nothing_twice(
         for instance_id in ids:
             assert durable.started(instance_id) == 2, instance_id  # ensure_running's + one
         await leases.aclose()
+
+
+async def test_concurrent_ensure_running_calls_start_it_once(
+    durable: DurableHost, starter: SingletonStarter
+) -> None:
+    client = durable.client()
+    results = await asyncio.gather(
+        *(starter.ensure_running(client, WAIT_FOR_FINISH, "many-callers", n) for n in range(20))
+    )
+    assert [r.outcome for r in results].count(PassOutcome.RESTARTED) == 1
+    assert durable.started("many-callers") == 1
+
+
+async def test_the_default_starter_takes_its_bound_from_the_app_setting(
+    durable: DurableHost, redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    environ = {"REDIS_URL": redis_server.url, "SINGLETON_WATCHDOG_MAX_IDS": "1"}
+    runtime = _build(Settings.from_environ(environ))
+    starter = runtime.starter
+    client = durable.client()
+    await starter.ensure_running(client, WAIT_FOR_FINISH, "only-one")
+    with pytest.raises(WatchlistFull):
+        await starter.ensure_running(client, WAIT_FOR_FINISH, "one-too-many")
+    assert durable.started("one-too-many") == 0
+    await starter.unwatch(client, "only-one")
+    await runtime.aclose()
