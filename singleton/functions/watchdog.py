@@ -7,8 +7,9 @@
 * ``SingletonUnwatch``: ``DELETE /api/singleton/watchdog/{instanceId}``, auth level ``admin``:
   200 ``{"instanceId", "unwatched": true, "terminated": bool}``; 404 when the ID was not
   watched; ``?terminate=true`` also terminates the instance, *after* unwatching it, so the
-  watchdog does not undo the deliberate stop. Redis failing is a 503, a missing setting a 500,
-  a bad ID or flag a 400 (``application/problem+json``).
+  watchdog does not undo the deliberate stop. Redis failing, or the ID's lease busy past the
+  wait, is a 503, a missing setting a 500, a bad ID or flag a 400, a refused terminate a 502
+  (``application/problem+json``).
 
 The adapters only translate: the rules live in ``singleton/starter/_watchdog.py``.
 """
@@ -25,6 +26,7 @@ import azure.functions as func
 from singleton._errors import (
     ConfigurationError,
     InvalidInstanceId,
+    LeaseBusy,
     LeaseUnavailable,
 )
 from singleton._runtime import default_starter
@@ -79,6 +81,14 @@ async def handle_unwatch_request(
             "lease-unavailable",
             "The singleton lease store is unavailable",
             "Redis failed or could not be reached; retry later",
+        )
+    except LeaseBusy:
+        return retry_later(
+            "watchdog-busy",
+            "The instance ID is busy",
+            f"a watchdog pass or a start of {instance_id!r} held its lease past the wait; "
+            "nothing changed, retry later",
+            instanceId=instance_id,
         )
     if not unwatched:
         return problem(

@@ -43,6 +43,7 @@ from singleton._errors import (
     InvalidStartOption,
     LeaseBusy,
     LeaseError,
+    LeaseLost,
     LeaseUnavailable,
     SingletonError,
     StatusReadFailed,
@@ -128,6 +129,7 @@ class PassOutcome(str, enum.Enum):
     STAYED_PENDING = "stayed_pending"
     ALREADY_RUNNING = "already_running"
     BUSY = "busy"
+    LEASE_LOST = "lease_lost"
     STATUS_READ_FAILED = "status_read_failed"
     START_FAILED = "start_failed"
     NOT_WATCHED = "not_watched"
@@ -278,14 +280,17 @@ class Watchdog:
         return await self._pass(client, hub, instance_id, wait=None)
 
     async def unwatch(self, client: DurableClient, instance_id: str) -> bool:
-        """Stop watching the ID; ``True`` if it was watched. Its instance is left as it is."""
-        hub = task_hub_of(client)
-        return await self.unwatch_in(hub, instance_id)
+        """Stop watching the ID; ``True`` if it was watched. Its instance is left as it is.
 
-    async def unwatch_in(self, hub: str, instance_id: str) -> bool:
+        Taken under the ID's lease, so no pass that read the registration before is still
+        running when this returns: a terminate made after it is not undone. Raises
+        :class:`~singleton.LeaseBusy` when the lease stays busy past the leases' wait.
+        """
+        hub = task_hub_of(client)
         ids, state = self._keys(hub)
-        removed = await self._redis_call("unwatch", self._redis.hdel(ids, instance_id))
-        await self._redis_call("unwatch", self._redis.hdel(state, instance_id))
+        async with self._leases.hold(f"{hub}/{instance_id}"):
+            removed = await self._redis_call("unwatch", self._redis.hdel(ids, instance_id))
+            await self._redis_call("unwatch", self._redis.hdel(state, instance_id))
         if removed:
             logger.info("no longer watching %r", instance_id)
         return bool(removed)
@@ -311,7 +316,11 @@ class Watchdog:
         hub = task_hub_of(client)
         results: list[PassResult] = []
         with tracer.start_as_current_span("singleton.watchdog.tick") as span:
-            for instance_id in sorted(await self.watched(hub)):
+            ids, _ = self._keys(hub)
+            # Only the IDs: each pass reads its own registration, under its lease.
+            listed = await self._redis_call("list", self._redis.hkeys(ids))
+            for key in sorted(listed):
+                instance_id = key.decode() if isinstance(key, bytes) else str(key)
                 result = await self._pass(client, hub, instance_id, wait=0.0)
                 results.append(result)
                 if result.outcome in (PassOutcome.RESTARTED, PassOutcome.STAYED_PENDING):
@@ -333,6 +342,11 @@ class Watchdog:
                 result = await self._pass_under_lease(client, hub, instance_id)
         except LeaseBusy:
             result = PassResult(instance_id, PassOutcome.BUSY)
+        except LeaseLost as exc:
+            # Whether a start got through is unknown; the host's own duplicate guard stands,
+            # and the next tick reads the status afresh.
+            logger.warning("watchdog pass over %r lost its lease: %s", instance_id, exc)
+            result = PassResult(instance_id, PassOutcome.LEASE_LOST)
         except LeaseError as exc:
             logger.warning("watchdog pass over %r: lease failed: %s", instance_id, exc)
             raise

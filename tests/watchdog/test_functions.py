@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from singleton import ConfigurationError, LeasePolicy, Leases, RuntimeStatus, SingletonStarter
 from singleton.functions.watchdog import handle_unwatch_request, watchdog_blueprint
+from singleton.starter import PassOutcome
 from tests.redis_servers import free_port
 from tests.singleton.durable_app import WAIT_FOR_FINISH
 from tests.singleton.harness import DurableHost
@@ -137,3 +138,17 @@ async def test_unwatch_when_redis_fails_is_a_503(durable: DurableHost) -> None:
     assert "127.0.0.1" not in response.get_body().decode()
     await leases.aclose()
     await dead.aclose()
+
+
+async def test_unwatch_waits_for_a_pass_and_answers_503_when_the_lease_stays_busy(
+    durable: DurableHost, starter: SingletonStarter, leases: Leases
+) -> None:
+    client = durable.client()
+    await starter.ensure_running(client, WAIT_FOR_FINISH, "held")
+    async with leases.hold("TestHub/held"):  # a pass (or a start) in flight on the ID
+        response = await handle_unwatch_request(_unwatch("held", "true"), client, lambda: starter)
+    assert response.status_code == 503
+    assert json.loads(response.get_body())["type"].endswith("watchdog-busy")
+    # Nothing changed: still watched, still running.
+    assert [r.outcome for r in await starter.watchdog.tick(client)] == [PassOutcome.RUNNING]
+    assert durable.started("held") == 1
