@@ -133,6 +133,7 @@ class PassOutcome(str, enum.Enum):
     STATUS_READ_FAILED = "status_read_failed"
     START_FAILED = "start_failed"
     NOT_WATCHED = "not_watched"
+    UNREADABLE = "unreadable"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,7 +361,11 @@ class Watchdog:
         raw = await self._redis_call("read", self._redis.hget(ids, instance_id))
         if raw is None:  # unwatched since the tick listed it
             return PassResult(instance_id, PassOutcome.NOT_WATCHED)
-        registration = Registration.from_json(raw)
+        try:
+            registration = Registration.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            logger.error("unreadable watchdog registration of %r; watch it again", instance_id)
+            return PassResult(instance_id, PassOutcome.UNREADABLE)
         state = _State.from_json(
             await self._redis_call("read", self._redis.hget(state_key, instance_id))
         )
@@ -370,7 +375,11 @@ class Watchdog:
             # Not "absent": starting now could double-run it. Nothing changes.
             logger.warning("watchdog: %s; nothing restarted", exc)
             return PassResult(instance_id, PassOutcome.STATUS_READ_FAILED)
-        result = await self._decide(client, hub, instance_id, registration, state, status)
+        try:
+            result = await self._decide(client, hub, instance_id, registration, state, status)
+        except StatusReadFailed as exc:  # while confirming a terminate
+            logger.warning("watchdog: %s; nothing restarted", exc)
+            result = PassResult(instance_id, PassOutcome.STATUS_READ_FAILED, status)
         await self._redis_call("write", self._redis.hset(state_key, instance_id, state.to_json()))
         return result
 
@@ -384,6 +393,8 @@ class Watchdog:
         status: RuntimeStatus | None,
     ) -> PassResult:
         now = self._clock()
+        if status is not RuntimeStatus.PENDING:
+            state.pending_since = None  # Pending time counts only while it stays Pending
         if status is RuntimeStatus.PENDING:
             if state.pending_since is None:
                 state.pending_since = now
@@ -392,7 +403,7 @@ class Watchdog:
             reason = Reason.STUCK_PENDING
         elif status is not None and status.is_active:
             # It has run a whole tick since the last restart: the backoff starts over.
-            state.restarts, state.skip, state.pending_since = 0, 0, None
+            state.restarts, state.skip = 0, 0
             return PassResult(instance_id, PassOutcome.RUNNING, status)
         elif status is RuntimeStatus.COMPLETED and self._queued is None:
             logger.info("watched %r completed; not restarted", instance_id)

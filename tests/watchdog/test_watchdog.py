@@ -287,3 +287,15 @@ async def test_the_default_starter_takes_its_bound_from_the_app_setting(
     assert durable.started("one-too-many") == 0
     await starter.unwatch(client, "only-one")
     await runtime.aclose()
+
+
+async def test_an_unreadable_registration_is_reported_and_the_tick_goes_on(
+    durable: DurableHost, starter: SingletonStarter, redis_client: aioredis.Redis
+) -> None:
+    client = durable.client()
+    await starter.ensure_running(client, WAIT_FOR_FINISH, "z-readable")
+    await redis_client.hset("watch:{=watchdog%2FTestHub}:ids", "a-garbled", "{not json")
+    await durable.wait_for_status("z-readable", RuntimeStatus.RUNNING)
+    outcomes = await _ticks(starter, durable, 1)
+    assert outcomes == [PassOutcome.UNREADABLE, PassOutcome.RUNNING]
+    assert durable.started("a-garbled") == 0
