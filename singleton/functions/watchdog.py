@@ -46,8 +46,16 @@ _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0", ""})
 async def run_tick(
     client: DurableClient, starter: Callable[[], SingletonStarter] = default_starter
 ) -> list[PassResult]:
-    """One watchdog tick; logs a summary of what each pass did."""
-    results = await starter().watchdog.tick(client)
+    """One watchdog tick; logs a summary of what each pass did.
+
+    A missing setting or Redis failing is logged and raised, so the host records the run as
+    failed; the next firing tries again.
+    """
+    try:
+        results = await starter().watchdog.tick(client)
+    except (ConfigurationError, LeaseUnavailable) as exc:
+        logger.error("singleton watchdog tick failed, nothing restarted: %s", exc)
+        raise
     counts: dict[str, int] = {}
     for result in results:
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1

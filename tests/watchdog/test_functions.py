@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton import ConfigurationError, LeasePolicy, Leases, RuntimeStatus, SingletonStarter
-from singleton.functions.watchdog import handle_unwatch_request, watchdog_blueprint
+from singleton.functions.watchdog import handle_unwatch_request, run_tick, watchdog_blueprint
 from singleton.starter import PassOutcome
 from tests.redis_servers import free_port
 from tests.singleton.durable_app import WAIT_FOR_FINISH
@@ -152,3 +152,14 @@ async def test_unwatch_waits_for_a_pass_and_answers_503_when_the_lease_stays_bus
     # Nothing changed: still watched, still running.
     assert [r.outcome for r in await starter.watchdog.tick(client)] == [PassOutcome.RUNNING]
     assert durable.started("held") == 1
+
+
+async def test_a_tick_without_settings_fails_loudly(
+    durable: DurableHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unconfigured() -> SingletonStarter:
+        raise ConfigurationError("REDIS_URL is not set")
+
+    with pytest.raises(ConfigurationError):
+        await run_tick(durable.client(), unconfigured)
+    assert "watchdog tick failed, nothing restarted: REDIS_URL" in caplog.text
