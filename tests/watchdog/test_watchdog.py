@@ -299,3 +299,37 @@ async def test_an_unreadable_registration_is_reported_and_the_tick_goes_on(
     outcomes = await _ticks(starter, durable, 1)
     assert outcomes == [PassOutcome.UNREADABLE, PassOutcome.RUNNING]
     assert durable.started("a-garbled") == 0
+
+
+class _OneQueuedRun:
+    """A queue-next store holding one pending run (the hook's contract: taken once)."""
+
+    def __init__(self, orchestrator: str, client_input: object) -> None:
+        self.run: tuple[str, object] | None = (orchestrator, client_input)
+        self.asked: list[tuple[str, str]] = []
+
+    async def take(self, hub: str, instance_id: str) -> tuple[str, object] | None:
+        self.asked.append((hub, instance_id))
+        run, self.run = self.run, None
+        return run
+
+
+async def test_the_queue_next_hook_starts_the_pending_run_once_after_completion(
+    durable: DurableHost, leases: Leases
+) -> None:
+    queued = _OneQueuedRun(WAIT_FOR_FINISH, {"next": True})
+    watchdog = Watchdog(leases, terminate_wait=0.5, queued=queued)
+    client = durable.client()
+    result = await watchdog.watch(client, WAIT_FOR_FINISH, "queued")  # absent: takes the run
+    assert (result.outcome, result.reason) == (PassOutcome.RESTARTED, Reason.QUEUED_NEXT)
+    assert queued.asked == [("TestHub", "queued")]
+    await durable.wait_for_status("queued", RuntimeStatus.RUNNING)
+    [result] = await watchdog.tick(client)  # running: the hook is not asked
+    assert result.outcome is PassOutcome.RUNNING
+    await client.raise_event("queued", "finish", "done")
+    await durable.wait_for_status("queued", RuntimeStatus.COMPLETED)
+    [result] = await watchdog.tick(client)  # completed, nothing queued: left alone
+    assert result.outcome is PassOutcome.COMPLETED
+    assert durable.started("queued") == 1
+    inputs = [json.loads(r.input_json) for r in durable.backend.start_records("queued")]
+    assert inputs == [{"next": True}]
