@@ -65,7 +65,10 @@ def _build(settings: Settings) -> _Runtime:
         max_keys=settings.idempotency_max_keys_per_instance,
     )
     starter = SingletonStarter(
-        leases=leases, idempotency=idempotency, terminate_wait=settings.terminate_wait
+        leases=leases,
+        idempotency=idempotency,
+        terminate_wait=settings.terminate_wait,
+        watchdog_max_ids=settings.watchdog_max_ids,
     )
     return _Runtime(settings=settings, starter=starter, leases=leases, redis=redis)
 

@@ -59,6 +59,8 @@ class Settings:
     """Seconds an Idempotency-Key's answer is replayed (singleton/starter/_idempotency.py)."""
     idempotency_max_keys_per_instance: int = 100
     """Idempotency-Key records one instance ID keeps; at the bound the oldest is dropped."""
+    watchdog_max_ids: int = 1000
+    """IDs the watchdog's registry holds per task hub; ``ensure_running`` past it is refused."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -95,6 +97,9 @@ class Settings:
                 "SINGLETON_IDEMPOTENCY_MAX_KEYS_PER_INSTANCE",
                 cls.idempotency_max_keys_per_instance,
                 minimum=1,
+            ),
+            watchdog_max_ids=parse_count(
+                environ, "SINGLETON_WATCHDOG_MAX_IDS", cls.watchdog_max_ids, minimum=1
             ),
         )
 

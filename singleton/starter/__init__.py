@@ -14,6 +14,14 @@ from singleton.starter._idempotency import IdempotencyRecords
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
 from singleton.starter._starter import SingletonStarter
+from singleton.starter._watchdog import (
+    PassOutcome,
+    PassResult,
+    QueuedRuns,
+    Reason,
+    Watchdog,
+    WatchlistFull,
+)
 
 __all__ = [
     "ConflictPolicy",
@@ -21,11 +29,17 @@ __all__ = [
     "Event",
     "IdempotencyRecords",
     "Outcome",
+    "PassOutcome",
+    "PassResult",
+    "QueuedRuns",
+    "Reason",
     "ReusePolicy",
     "RuntimeStatus",
     "SingletonStarter",
     "StartPolicy",
     "StartResult",
+    "Watchdog",
+    "WatchlistFull",
     "validate_instance_id",
     "validate_orchestrator_name",
 ]

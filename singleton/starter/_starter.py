@@ -69,6 +69,12 @@ from singleton.starter._idempotency import (
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
+from singleton.starter._watchdog import (
+    DEFAULT_MAX_IDS,
+    DEFAULT_STUCK_AFTER,
+    PassResult,
+    Watchdog,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +121,9 @@ class SingletonStarter:
 
     ``leases`` decides the lease's TTL, wait and namespace; ``idempotency`` keeps the answers
     to requests with an Idempotency-Key (default: in the leases' Redis and namespace);
-    ``terminate_wait`` bounds how long ``terminate-existing`` waits for the old instance.
+    ``terminate_wait`` bounds how long ``terminate-existing`` (and the watchdog, for a stuck
+    Pending instance) waits for the old instance; ``watchdog_max_ids`` bounds the IDs
+    :meth:`ensure_running` can watch per task hub.
     """
 
     def __init__(
@@ -124,6 +132,7 @@ class SingletonStarter:
         leases: Leases,
         idempotency: IdempotencyRecords | None = None,
         terminate_wait: float = DEFAULT_TERMINATE_WAIT,
+        watchdog_max_ids: int = DEFAULT_MAX_IDS,
     ) -> None:
         self._leases = leases
         self._idempotency = idempotency or IdempotencyRecords(
@@ -133,6 +142,27 @@ class SingletonStarter:
         self._flights: Flights[Decision] = Flights()
         #: The Idempotency-Key answers in progress (each owns its key's claim and record).
         self._keyed: Detached[StartResult] = Detached()
+        self.watchdog = Watchdog(leases, terminate_wait=terminate_wait, max_ids=watchdog_max_ids)
+        """The watchdog of :meth:`ensure_running`; ``tick(client)`` keeps the watched IDs
+        running."""
+
+    async def ensure_running(
+        self,
+        client: AnyDurableClient,
+        name: str,
+        instance_id: str,
+        input: Any = None,
+        *,
+        stuck_after: float = DEFAULT_STUCK_AFTER,
+    ) -> PassResult:
+        """Watch ``instance_id`` (orchestrator ``name``, started with ``input``) and make sure
+        it runs now; from then on every watchdog tick restarts it when it is absent, Failed,
+        Terminated or stuck Pending for over ``stuck_after`` seconds (see ``_watchdog.py``)."""
+        return await self.watchdog.watch(client, name, instance_id, input, stuck_after=stuck_after)
+
+    async def unwatch(self, client: AnyDurableClient, instance_id: str) -> bool:
+        """Stop watching ``instance_id`` (its instance is left as it is); ``True`` if watched."""
+        return await self.watchdog.unwatch(client, instance_id)
 
     @traced_start  # a span and the start metrics (singleton/_telemetry.py)
     async def start(
