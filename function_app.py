@@ -6,7 +6,8 @@
 
 With the app setting ``SINGLETON_EXAMPLES=true`` (``./dev run`` sets it; a deployment leaves it
 unset) also the examples of :mod:`examples.app`: the orchestrations ``ProcessBatch``,
-``Monitor`` and ``AwaitApproval``, the ``StartMonitorOnSchedule`` timer and ``BuildReport``.
+``Monitor`` and ``AwaitApproval``, ``BuildReport``, and the watchdog that keeps the eternal
+``Monitor`` running (``WatchMonitor``, ``SingletonWatchdog``, ``SingletonUnwatch``).
 The examples are imported only then, so a deployment without the ``examples/`` folder works.
 """
 

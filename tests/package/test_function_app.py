@@ -19,7 +19,9 @@ EXAMPLES = {
     "Monitor",
     "check_health",
     "AwaitApproval",
-    "StartMonitorOnSchedule",
+    "WatchMonitor",
+    "SingletonWatchdog",
+    "SingletonUnwatch",
     "BuildReport",
 }
 
