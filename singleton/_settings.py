@@ -59,6 +59,9 @@ class Settings:
     """Seconds an Idempotency-Key's answer is replayed (singleton/starter/_idempotency.py)."""
     idempotency_max_keys_per_instance: int = 100
     """Idempotency-Key records one instance ID keeps; at the bound the oldest is dropped."""
+    pending_ttl: float = 24 * 3600.0
+    """Seconds a ``queue-next`` pending run waits for its turn before Redis forgets it
+    (singleton/starter/_pending.py)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -96,6 +99,7 @@ class Settings:
                 cls.idempotency_max_keys_per_instance,
                 minimum=1,
             ),
+            pending_ttl=parse_seconds(environ, "SINGLETON_PENDING_TTL", cls.pending_ttl, minimum=1),
         )
 
 

@@ -10,19 +10,23 @@ level; optionally only some orchestrators), or write your own HTTP function that
 
 ``POST /api/orchestrators/{functionName}/{instanceId}`` (the default route) with a JSON body
 (or none) as the orchestration input. Query parameters ``conflict`` (fail | use-existing |
-terminate-existing), ``reuse`` (allow | failed-only | reject) and ``event`` (event-with-start:
-the body is the event's data), header ``Idempotency-Key``. Every answer but 200/202 is
-``application/problem+json`` (RFC 9457):
+terminate-existing | queue-next), ``reuse`` (allow | failed-only | reject) and ``event``
+(event-with-start: the body is the event's data; refused with queue-next), header
+``Idempotency-Key``. Every answer but 200/202 is ``application/problem+json`` (RFC 9457):
 
 =====  ==============================================================================
 202    started: the Durable check-status response, plus ``X-Singleton-Fence``
+202    queue-next, the instance is active: the input is kept as the ID's pending run; body
+       ``{"id", "queued": true, "pendingRun", "runtimeStatus", "statusQueryGetUri", ...}``
 200    use-existing, or the event was raised on the active instance: its check-status
        payload and ``runtimeStatus``
 404    the starter was mounted with ``orchestrators=`` and the route names another one
        (nothing read, nothing started)
 400    invalid instance ID / orchestrator name / option, a body that is not strict JSON (or
        nests deeper than 64, or holds an oversized number), or the host refused the start
-409    an active instance holds the ID (``Location`` = its status URL); the reuse policy
+409    an active instance holds the ID (``Location`` = its status URL); queue-next and
+       another run is already pending (``next-already-queued``, ``pendingRun`` names it;
+       nothing queued); the reuse policy
        refuses a finished one; another start held the ID's lease past our wait; the
        Idempotency-Key's first request is still in flight
 413    the body is longer than ``SINGLETON_MAX_BODY_BYTES`` (default 1 MiB)
@@ -329,6 +333,34 @@ def _answer(
             headers=headers,
             instanceId=result.instance_id,
             runtimeStatus=runtime_status,
+            statusQueryGetUri=status_uri,
+        )
+    if outcome is Outcome.QUEUED:
+        queued = {
+            **links,
+            "queued": True,
+            "pendingRun": result.pending_run,
+            "runtimeStatus": runtime_status,
+        }
+        return func.HttpResponse(
+            json.dumps(queued),
+            status_code=202,
+            headers=headers,
+            mimetype="application/json",
+            charset="utf-8",
+        )
+    if outcome is Outcome.NEXT_ALREADY_QUEUED:
+        return problem(
+            409,
+            "next-already-queued",
+            "Another run of this instance ID is already queued next",
+            f"instance {result.instance_id!r} is {runtime_status} and run "
+            f"{result.pending_run!r} is already queued to start after it; this request's "
+            "input was neither started nor queued",
+            headers=headers,
+            instanceId=result.instance_id,
+            runtimeStatus=runtime_status,
+            pendingRun=result.pending_run,
             statusQueryGetUri=status_uri,
         )
     if outcome is Outcome.REUSE_REJECTED:

@@ -40,6 +40,8 @@ from typing import Any
 
 from singleton._errors import (
     DurableError,
+    InvalidStartOption,
+    LeaseBusy,
     LeaseError,
     LeaseUnavailable,
     RaiseEventFailed,
@@ -68,6 +70,7 @@ from singleton.starter._idempotency import (
     validate_idempotency_key,
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
+from singleton.starter._pending import PendingRun, PendingRuns, new_run
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
 
 logger = logging.getLogger(__name__)
@@ -124,12 +127,15 @@ class SingletonStarter:
         leases: Leases,
         idempotency: IdempotencyRecords | None = None,
         terminate_wait: float = DEFAULT_TERMINATE_WAIT,
+        pending: PendingRuns | None = None,
     ) -> None:
         self._leases = leases
         self._idempotency = idempotency or IdempotencyRecords(
             leases.store.client, namespace=leases.namespace
         )
         self._terminate_wait = terminate_wait
+        #: The ``queue-next`` pending runs (default: in the leases' Redis and namespace).
+        self.pending = pending or PendingRuns(leases.store.client, namespace=leases.namespace)
         self._flights: Flights[Decision] = Flights()
         #: The Idempotency-Key answers in progress (each owns its key's claim and record).
         self._keyed: Detached[StartResult] = Detached()
@@ -168,8 +174,15 @@ class SingletonStarter:
         """
         validate_orchestrator_name(orchestrator)
         validate_instance_id(instance_id)
+        conflict = ConflictPolicy.parse(conflict)
+        if conflict is ConflictPolicy.QUEUE_NEXT and event is not None:
+            # A queued run starts later, by whoever comes first: no caller is there to be
+            # told whether its event reached it. Refused rather than half-done.
+            raise InvalidStartOption(
+                "event", event.name, "no event with conflict queue-next (a queued run has none)"
+            )
         policy = StartPolicy(
-            conflict=ConflictPolicy.parse(conflict),
+            conflict=conflict,
             reuse=ReusePolicy.parse(reuse),
             event=None if event is None else event.name,
         )
@@ -280,6 +293,11 @@ class SingletonStarter:
         status = await read_status(request.client, request.instance_id)
         if status is not None and status.is_active:
             return await self._on_active(request, status, fence, after_expiry=after_expiry)
+        if status is not None:
+            # A finished instance: a run queued behind it (queue-next) goes first.
+            started = await self._start_pending_run(request.client, request.lease_name, status)
+            if started is not None:
+                return await self._on_active(request, RuntimeStatus.PENDING, fence)
         if status is not None and not request.policy.reuse.allows(status):
             logger.info("%r is %s; reuse policy refuses a new start", request.instance_id, status)
             return _result(Outcome.REUSE_REJECTED, request, status, fence)
@@ -303,6 +321,8 @@ class SingletonStarter:
             await deliver_event(client, instance_id, request.event.name, request.event.data)
             logger.info("raised %r on %r (%s)", request.event.name, instance_id, status.value)
             return _result(Outcome.EVENT_RAISED, request, status, fence)
+        if request.policy.conflict is ConflictPolicy.QUEUE_NEXT:
+            return await self._queue_next(request, status, fence)
         logger.info("%r is already %s; not started", instance_id, status.value)
         return _result(_existing(request.policy), request, status, fence)
 
@@ -350,6 +370,113 @@ class SingletonStarter:
             fence,
         )
         return _result(Outcome.STARTED, request, status, fence)
+
+    # ------------------------------------------------------------ queue-next (_pending.py)
+
+    async def _queue_next(
+        self, request: _Request, status: RuntimeStatus, fence: int
+    ) -> StartResult:
+        """Under the lease, an active instance: keep this request as the ID's pending run,
+        unless one is pending already (the first queued wins)."""
+        try:
+            run = new_run(
+                request.lease_name,
+                request.orchestrator,
+                request.client_input,
+                request.policy.reuse.value,
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidStartOption(
+                "input", type(request.client_input).__name__, "JSON-serialisable"
+            ) from exc
+        queued = await self.pending.queue(run)
+        if queued is None:
+            logger.info("%r is %s; queued run %s as its next", request.instance_id, status, run.id)
+            return dataclasses.replace(
+                _result(Outcome.QUEUED, request, status, fence), pending_run=run.id
+            )
+        logger.info(
+            "%r is %s and run %s is already queued next; not queued",
+            request.instance_id,
+            status.value,
+            queued.id,
+        )
+        return dataclasses.replace(
+            _result(Outcome.NEXT_ALREADY_QUEUED, request, status, fence), pending_run=queued.id
+        )
+
+    async def _start_pending_run(
+        self, client: AnyDurableClient, lease_name: str, finished: RuntimeStatus | None
+    ) -> PendingRun | None:
+        """Under the lease on ``lease_name``, its instance ``finished`` (or absent): start
+        the pending run, if any, and delete it. The run started, or ``None``.
+
+        A run whose reuse policy refuses ``finished`` is dropped (logged). The record is
+        deleted only after the start: a start that fails leaves it pending."""
+        run = await self.pending.get(lease_name)
+        if run is None:
+            return None
+        instance_id = run.instance_id
+        if finished is not None and not ReusePolicy.parse(run.reuse).allows(finished):
+            logger.warning(
+                "%r ended %s; its queued run %s (reuse %s) is dropped, not started",
+                instance_id,
+                finished.value,
+                run.id,
+                run.reuse,
+            )
+            await self.pending.drop(lease_name, run.id)
+            return None
+        try:
+            await start_orchestration(
+                client, run.orchestrator, instance_id, run.input, replacing=finished
+            )
+        except InstanceAlreadyExistsError:
+            logger.info("%r was started elsewhere; its queued run %s waits", instance_id, run.id)
+            return None
+        await self.pending.drop(lease_name, run.id)
+        logger.info("started the queued run %s of %r", run.id, instance_id)
+        return run
+
+    async def start_pending(
+        self, client: AnyDurableClient, instance_id: str, *, wait: float | None = None
+    ) -> StartResult | None:
+        """Start the pending ``queue-next`` run of ``instance_id`` if its instance has
+        finished: the hook of the watchdog's tick (any caller may use it).
+
+        Under the ID's lease (waiting up to ``wait``, default the leases' policy): reads the
+        pending run and the instance's status; starts the run with its input and deletes it
+        when the instance is absent or finished. Returns the STARTED result (its
+        ``pending_run`` the run's id), a BUSY result when the lease stayed busy, or ``None``
+        when nothing was started (no pending run, or the instance is still active).
+        Concurrent calls, in any process, start a run once. Raises LeaseUnavailable,
+        LeaseLost or a DurableError as :meth:`start` does."""
+        validate_instance_id(instance_id)
+        hub = hub_name(client)
+        lease_name = f"{hub}/{instance_id}"
+        if await self.pending.get(lease_name) is None:
+            return None  # the common tick: nothing queued, no lease taken
+        budget = self._leases.policy.wait if wait is None else wait
+        try:
+            async with self._leases.hold(lease_name, wait=budget) as lease:
+                status = await read_status(client, instance_id)
+                if status is not None and status.is_active:
+                    return None
+                run = await self._start_pending_run(client, lease_name, status)
+                if run is None:
+                    return None
+                result = StartResult(
+                    outcome=Outcome.STARTED,
+                    instance_id=instance_id,
+                    runtime_status=status,
+                    fence=lease.fence,
+                    pending_run=run.id,
+                )
+                policy = StartPolicy(reuse=ReusePolicy.parse(run.reuse))
+                lease.settle(Decision(policy, result).to_json())
+                return result
+        except LeaseBusy:
+            return StartResult(outcome=Outcome.BUSY, instance_id=instance_id, runtime_status=None)
 
     async def _on_late_start(
         self, request: _Request, status: RuntimeStatus, fence: int
