@@ -292,6 +292,8 @@ class SingletonStarter:
         still land (see :meth:`_start`)."""
         status = await read_status(request.client, request.instance_id)
         if status is not None and status.is_active:
+            if after_expiry:
+                await self._forget_started_pending(request.client, request.lease_name)
             return await self._on_active(request, status, fence, after_expiry=after_expiry)
         if status is not None:
             # A finished instance: a run queued behind it (queue-next) goes first.
@@ -438,6 +440,27 @@ class SingletonStarter:
         logger.info("started the queued run %s of %r", run.id, instance_id)
         return run
 
+    async def _forget_started_pending(self, client: AnyDurableClient, lease_name: str) -> None:
+        """Under a lease taken after its holder's ran out, an active instance: if it runs the
+        pending run's input, that holder started the run and died before deleting it —
+        delete it now, so it does not start a second time."""
+        run = await self.pending.get(lease_name)
+        if run is None:
+            return
+        try:
+            other = await runs_other_input(client, run.instance_id, run.input)
+        except StatusReadFailed as exc:
+            logger.warning("%r: could not check its queued run %s: %s", lease_name, run.id, exc)
+            return
+        if other is None:
+            logger.warning(
+                "%r runs the input of its queued run %s, started by a holder whose lease ran "
+                "out before it deleted the run; deleted now",
+                lease_name,
+                run.id,
+            )
+            await self.pending.drop(lease_name, run.id)
+
     async def start_pending(
         self, client: AnyDurableClient, instance_id: str, *, wait: float | None = None
     ) -> StartResult | None:
@@ -461,6 +484,8 @@ class SingletonStarter:
             async with self._leases.hold(lease_name, wait=budget) as lease:
                 status = await read_status(client, instance_id)
                 if status is not None and status.is_active:
+                    if lease.after_expiry:
+                        await self._forget_started_pending(client, lease_name)
                     return None
                 run = await self._start_pending_run(client, lease_name, status)
                 if run is None:

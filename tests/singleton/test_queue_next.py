@@ -368,3 +368,37 @@ async def test_an_input_that_is_not_json_is_refused_before_anything_is_queued(
             durable.client(), WAIT_FOR_FINISH, "qn-bad", {1, 2}, conflict="queue-next"
         )
     assert await starter.pending.get(f"{HUB}/qn-bad") is None
+
+
+async def lease_gone(redis_client: aioredis.Redis, key: str) -> None:
+    """Until the lease key has expired (polled: Redis expiry sends no event here)."""
+    while await redis_client.exists(key):  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+async def test_a_run_started_by_a_holder_that_died_before_deleting_it_is_not_started_again(
+    durable: DurableHost, redis_client: aioredis.Redis
+) -> None:
+    """The holder started the pending run, then died with the record still there and its
+    lease running out. The next holder finds the instance running the run's input, so it
+    deletes the record instead of starting the run again once that instance finishes."""
+    namespace, name = "crashed", f"{HUB}/qn-crash"
+    leases = Leases(redis_client, namespace=namespace, policy=LeasePolicy(ttl=5.0, wait=5.0))
+    dead = Leases(redis_client, namespace=namespace, policy=LeasePolicy(ttl=0.3))
+    starter = SingletonStarter(leases=leases)
+    try:
+        await running(durable, starter, "qn-crash")
+        await call(durable, starter, "qn-crash", {"n": "next"}, conflict="queue-next")
+        await finish(durable, "qn-crash")
+        await dead.acquire(name)  # the holder that dies: never released
+        await durable.client().start_new(WAIT_FOR_FINISH, "qn-crash", {"n": "next"})
+        await asyncio.wait_for(lease_gone(redis_client, dead.keys(name).lease), 10)
+
+        assert await starter.start_pending(durable.client(), "qn-crash") is None
+        assert await starter.pending.get(name) is None
+        await finish(durable, "qn-crash")
+        assert await starter.start_pending(durable.client(), "qn-crash") is None
+    finally:
+        await leases.aclose()
+        await dead.aclose()
+    assert inputs_started(durable, "qn-crash") == [{"n": "current"}, {"n": "next"}]
