@@ -345,7 +345,7 @@ def _answer(
         return func.HttpResponse(
             json.dumps(queued),
             status_code=202,
-            headers=headers,
+            headers={"Location": status_uri, **headers},
             mimetype="application/json",
             charset="utf-8",
         )

@@ -91,7 +91,9 @@ async def test_ten_concurrent_requests_keep_exactly_one_pending_run_and_tell_the
 
     codes = Counter(code for code, _, _ in answers)
     assert codes == {202: 1, 409: CALLERS - 1}
-    (queued,) = [body for code, _, body in answers if code == 202]
+    ((_, headers, queued),) = [answer for answer in answers if answer[0] == 202]
+    assert headers["Location"] == queued["statusQueryGetUri"]
+    assert "X-Singleton-Fence" in headers
     assert queued["queued"] is True
     assert queued["id"] == "qn-10"
     assert queued["runtimeStatus"] == "Running"
