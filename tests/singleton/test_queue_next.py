@@ -22,7 +22,14 @@ import azure.functions as func
 import pytest
 import redis.asyncio as aioredis
 
-from singleton import LeasePolicy, Leases, RuntimeStatus, SingletonStarter
+from singleton import (
+    ConfigurationError,
+    LeasePolicy,
+    Leases,
+    RuntimeStatus,
+    Settings,
+    SingletonStarter,
+)
 from singleton.functions.admin import handle_pending_request
 from singleton.functions.http import handle_start_request
 from singleton.lease._keys import lease_keys
@@ -404,3 +411,25 @@ async def test_a_run_started_by_a_holder_that_died_before_deleting_it_is_not_sta
         await leases.aclose()
         await dead.aclose()
     assert inputs_started(durable, "qn-crash") == [{"n": "current"}, {"n": "next"}]
+
+
+def test_the_pending_ttl_comes_from_the_app_settings() -> None:
+    url = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert Settings.from_environ(url).pending_ttl == 24 * 3600.0
+    assert Settings.from_environ({**url, "SINGLETON_PENDING_TTL": "90"}).pending_ttl == 90.0
+    with pytest.raises(ConfigurationError, match="SINGLETON_PENDING_TTL"):
+        Settings.from_environ({**url, "SINGLETON_PENDING_TTL": "0"})
+    with pytest.raises(ConfigurationError, match="SINGLETON_PENDING_TTL"):
+        Settings.from_environ({**url, "SINGLETON_PENDING_TTL": "a day"})
+
+
+def test_the_default_starter_keeps_pending_runs_for_the_configured_ttl() -> None:
+    from singleton._runtime import create_starter
+
+    starter = create_starter(
+        Settings.from_environ(
+            {"REDIS_URL": "redis://127.0.0.1:1/0", "SINGLETON_PENDING_TTL": "120"}
+        )
+    )
+    assert starter.pending.ttl == 120.0
+    assert starter.pending.namespace == "durable-singleton"
