@@ -36,6 +36,7 @@ from singleton.lease._keys import lease_keys
 from singleton.starter import Outcome
 from singleton.starter._pending import PendingRuns, pending_key
 from tests.redis_servers import RedisServer
+from tests.singleton.conftest import HOSTS
 from tests.singleton.durable_app import ECHO, WAIT_FOR_FINISH
 from tests.singleton.harness import HUB, DurableHost, post, running_durable_host
 
@@ -150,6 +151,42 @@ async def racy() -> AsyncIterator[DurableHost]:
     keep a pending run from starting twice."""
     async with running_durable_host(storage_latency=STORAGE_LATENCY) as host:
         yield host
+
+
+async def test_across_three_starters_one_run_is_queued_and_the_next_requests_start_it_once(
+    racy: DurableHost, starters: list[SingletonStarter]
+) -> None:
+    """As if in three Function App instances (each starter its own Redis connections): the
+    queue-next requests, and after the instance finished the concurrent requests of other
+    policies, spread over them."""
+    durable = racy
+    await running(durable, starters[0], "qn-3")
+
+    answers = await asyncio.gather(
+        *(
+            call(durable, starters[n % HOSTS], "qn-3", {"n": n}, conflict="queue-next")
+            for n in range(CALLERS)
+        )
+    )
+
+    assert Counter(code for code, _, _ in answers) == {202: 1, 409: CALLERS - 1}
+    (queued,) = [body for code, _, body in answers if code == 202]
+    assert {body["pendingRun"] for _, _, body in answers} == {queued["pendingRun"]}
+    pending = await starters[1].pending.get(f"{HUB}/qn-3")
+    assert pending is not None
+    assert pending.id == queued["pendingRun"]
+
+    await finish(durable, "qn-3")
+    later = await asyncio.gather(
+        *(
+            call(durable, starters[n % HOSTS], "qn-3", {"n": f"later-{n}"}, conflict=conflict)
+            for n, conflict in enumerate(["fail", "use-existing"] * 3)
+        )
+    )
+
+    assert {code for code, _, _ in later} <= {200, 409}  # the pending run holds the ID now
+    assert inputs_started(durable, "qn-3") == [{"n": "current"}, pending.input]
+    assert durable.started("qn-3") == 2  # once: not even a start swallowed by the host
 
 
 async def test_the_hook_starts_the_pending_run_once_after_the_instance_finishes(
