@@ -354,9 +354,14 @@ def _answer(
             409,
             "next-already-queued",
             "Another run of this instance ID is already queued next",
-            f"instance {result.instance_id!r} is {runtime_status} and run "
-            f"{result.pending_run!r} is already queued to start after it; this request's "
-            "input was neither started nor queued",
+            f"instance {result.instance_id!r} is {runtime_status} and "
+            + (
+                f"run {result.pending_run!r} is"
+                if result.pending_run
+                else "a run recorded by another version is"
+            )
+            + " already queued to start after it; this request's input was neither started "
+            "nor queued",
             headers=headers,
             instanceId=result.instance_id,
             runtimeStatus=runtime_status,

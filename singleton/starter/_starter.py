@@ -70,7 +70,7 @@ from singleton.starter._idempotency import (
     validate_idempotency_key,
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
-from singleton.starter._pending import PendingRun, PendingRuns, new_run
+from singleton.starter._pending import PendingRecordUnreadable, PendingRun, PendingRuns, new_run
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
 
 logger = logging.getLogger(__name__)
@@ -391,7 +391,12 @@ class SingletonStarter:
             raise InvalidStartOption(
                 "input", type(request.client_input).__name__, "JSON-serialisable"
             ) from exc
-        queued = await self.pending.queue(run)
+        try:
+            queued = await self.pending.queue(run)
+        except PendingRecordUnreadable as exc:
+            # Another version's run is pending (a rolling deploy): it holds the place.
+            logger.warning("%r: %s; not queued", request.instance_id, exc)
+            return _result(Outcome.NEXT_ALREADY_QUEUED, request, status, fence)
         if queued is None:
             logger.info("%r is %s; queued run %s as its next", request.instance_id, status, run.id)
             return dataclasses.replace(
@@ -415,7 +420,7 @@ class SingletonStarter:
 
         A run whose reuse policy refuses ``finished`` is dropped (logged). The record is
         deleted only after the start: a start that fails leaves it pending."""
-        run = await self.pending.get(lease_name)
+        run = await self._readable_pending(lease_name)
         if run is None:
             return None
         instance_id = run.instance_id
@@ -440,11 +445,20 @@ class SingletonStarter:
         logger.info("started the queued run %s of %r", run.id, instance_id)
         return run
 
+    async def _readable_pending(self, lease_name: str) -> PendingRun | None:
+        """The pending run of ``lease_name``; ``None`` also for a record another version wrote
+        (a rolling deploy: a worker of that version starts it), logged."""
+        try:
+            return await self.pending.get(lease_name)
+        except PendingRecordUnreadable as exc:
+            logger.warning("%r: %s; left to the version that wrote it", lease_name, exc)
+            return None
+
     async def _forget_started_pending(self, client: AnyDurableClient, lease_name: str) -> None:
         """Under a lease taken after its holder's ran out, an active instance: if it runs the
         pending run's input, that holder started the run and died before deleting it —
         delete it now, so it does not start a second time."""
-        run = await self.pending.get(lease_name)
+        run = await self._readable_pending(lease_name)
         if run is None:
             return
         try:
@@ -477,7 +491,7 @@ class SingletonStarter:
         validate_instance_id(instance_id)
         hub = hub_name(client)
         lease_name = f"{hub}/{instance_id}"
-        if await self.pending.get(lease_name) is None:
+        if await self._readable_pending(lease_name) is None:
             return None  # the common tick: nothing queued, no lease taken
         budget = self._leases.policy.wait if wait is None else wait
         try:

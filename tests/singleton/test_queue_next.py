@@ -470,3 +470,25 @@ def test_the_default_starter_keeps_pending_runs_for_the_configured_ttl() -> None
     )
     assert starter.pending.ttl == 120.0
     assert starter.pending.namespace == "durable-singleton"
+
+
+async def test_a_pending_record_of_another_version_is_neither_overwritten_nor_a_crash(
+    durable: DurableHost, starter: SingletonStarter, redis_client: aioredis.Redis
+) -> None:
+    await running(durable, starter, "qn-version")
+    name = f"{HUB}/qn-version"
+    key = pending_key(starter.pending.namespace, name)
+    await redis_client.set(key, json.dumps({"v": 99, "id": "from-the-future"}), px=60_000)
+
+    code, _, body = await call(durable, starter, "qn-version", {"n": 1}, conflict="queue-next")
+
+    assert code == 409
+    assert body["type"].endswith("next-already-queued")
+    assert "another version" in body["detail"]
+    assert json.loads(await redis_client.get(key))["v"] == 99  # untouched
+    listed = json.loads((await handle_pending_request(admin("GET"), lambda: starter)).get_body())
+    assert listed["pending"] == [{"name": name, "unreadable": True}]
+    await finish(durable, "qn-version")
+    assert await starter.start_pending(durable.client(), "qn-version") is None
+    assert durable.started("qn-version") == 1
+    assert await redis_client.exists(key)  # left to the version that wrote it
