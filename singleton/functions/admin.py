@@ -132,6 +132,9 @@ async def handle_pending_request(
                     "No such pending run",
                     f"{which} is pending for {name!r}; nothing was dropped",
                 )
+            if isinstance(dropped, str):
+                logger.warning("admin endpoint dropped another version's queued run of %r", name)
+                return _json({"name": name, "dropped": {"name": name, "unreadable": True}})
             logger.warning("admin endpoint dropped the queued run %s of %r", dropped.id, name)
             return _json({"name": name, "dropped": dropped.describe()})
         runs = await pending.list()

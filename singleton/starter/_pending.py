@@ -197,10 +197,11 @@ class PendingRuns:
             raise LeaseUnavailable(f"Redis failed to read {key!r}: {exc}") from exc
         return None if raw is None else PendingRun.from_json(raw)
 
-    async def drop(self, lease_name: str, run_id: str | None = None) -> PendingRun | None:
+    async def drop(self, lease_name: str, run_id: str | None = None) -> PendingRun | str | None:
         """Delete the ID's pending run (only if it is ``run_id``, when given): the run deleted,
         or ``None`` when there was none (or another one is pending). A record this version
-        cannot read is deleted too when no ``run_id`` is given; then ``None`` is returned."""
+        cannot read is deleted too when no ``run_id`` is given; then ``lease_name`` is
+        returned in its place."""
         key = self._key(lease_name)
         try:
             raw = await self._client.eval(DROP, 1, key, run_id or "")
@@ -211,7 +212,7 @@ class PendingRuns:
         try:
             return PendingRun.from_json(raw)
         except PendingRecordUnreadable:
-            return None
+            return lease_name
 
     async def list(self) -> list[PendingRun | str]:
         """Every pending run in the namespace, by name; the lease name alone for a record

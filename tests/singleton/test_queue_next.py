@@ -492,3 +492,7 @@ async def test_a_pending_record_of_another_version_is_neither_overwritten_nor_a_
     assert await starter.start_pending(durable.client(), "qn-version") is None
     assert durable.started("qn-version") == 1
     assert await redis_client.exists(key)  # left to the version that wrote it
+    dropped = await handle_pending_request(admin("DELETE", name=name), lambda: starter)
+    assert dropped.status_code == 200
+    assert json.loads(dropped.get_body())["dropped"] == {"name": name, "unreadable": True}
+    assert not await redis_client.exists(key)
