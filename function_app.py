@@ -3,6 +3,8 @@
 * ``StartSingleton`` — ``POST /api/orchestrators/{functionName}/{instanceId}``, the HTTP starter.
 * ``SingletonLeases`` — ``GET``/``DELETE /api/singleton/leases``: list the held leases,
   force-release one (admin level).
+* ``SingletonPending`` — ``GET``/``DELETE /api/singleton/pending``: list the pending
+  ``queue-next`` runs, drop one (admin level).
 
 With the app setting ``SINGLETON_EXAMPLES=true`` (``./dev run`` sets it; a deployment leaves it
 unset) also the examples of :mod:`examples.app`: the orchestrations ``ProcessBatch``,

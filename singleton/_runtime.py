@@ -27,6 +27,7 @@ from singleton._settings import Settings
 from singleton.lease import LeasePolicy, Leases
 from singleton.lease._leases import refuse_unsupported
 from singleton.starter import IdempotencyRecords, SingletonStarter
+from singleton.starter._pending import PendingRuns
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +65,13 @@ def _build(settings: Settings) -> _Runtime:
         ttl=settings.idempotency_ttl,
         max_keys=settings.idempotency_max_keys_per_instance,
     )
+    pending = PendingRuns(redis, namespace=settings.key_prefix, ttl=settings.pending_ttl)
     starter = SingletonStarter(
         leases=leases,
         idempotency=idempotency,
         terminate_wait=settings.terminate_wait,
         watchdog_max_ids=settings.watchdog_max_ids,
+        pending=pending,
     )
     return _Runtime(settings=settings, starter=starter, leases=leases, redis=redis)
 

@@ -61,6 +61,9 @@ class Settings:
     """Idempotency-Key records one instance ID keeps; at the bound the oldest is dropped."""
     watchdog_max_ids: int = 1000
     """IDs the watchdog's registry holds per task hub; ``ensure_running`` past it is refused."""
+    pending_ttl: float = 24 * 3600.0
+    """Seconds a ``queue-next`` pending run waits for its turn before Redis forgets it
+    (singleton/starter/_pending.py)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -101,6 +104,7 @@ class Settings:
             watchdog_max_ids=parse_count(
                 environ, "SINGLETON_WATCHDOG_MAX_IDS", cls.watchdog_max_ids, minimum=1
             ),
+            pending_ttl=parse_seconds(environ, "SINGLETON_PENDING_TTL", cls.pending_ttl, minimum=1),
         )
 
 

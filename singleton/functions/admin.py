@@ -10,6 +10,20 @@ DELETE ``?name=<hub>/<instanceId>``      200 ``{"name", "released": true}``: del
                                          400 without ``name``
 =======================================  ==================================================
 
+``/api/singleton/pending``, auth level ``admin``: the ``conflict=queue-next`` runs waiting for
+their instance to finish (``singleton/starter/_pending.py``):
+
+=======================================  ==================================================
+GET                                      200 ``{"namespace", "count", "pending": [{"id",
+                                         "name", "instanceId", "orchestrator", "input",
+                                         "queuedAt"}]}``, sorted by name (a record another
+                                         version wrote: ``{"name", "unreadable": true}``)
+DELETE ``?name=<hub>/<instanceId>``      200 ``{"name", "dropped": {run}}``: the pending run
+``[&run=<id>]``                          is deleted and will not start (with ``run``: only
+                                         if that run is the pending one); 404 if none was;
+                                         400 without ``name``
+=======================================  ==================================================
+
 Redis failing is a 503 (``Retry-After``: ``SINGLETON_RETRY_AFTER``), a missing setting a 500
 (``application/problem+json``). The name is a query parameter because lease names hold a
 ``/`` (task hub, then instance ID). The routes are not under ``admin/``, which the Functions
@@ -25,15 +39,18 @@ from collections.abc import Callable
 import azure.functions as func
 
 from singleton._errors import ConfigurationError, LeaseUnavailable
-from singleton._runtime import default_leases, default_settings
+from singleton._runtime import default_leases, default_settings, default_starter
 from singleton._settings import DEFAULT_RETRY_AFTER
 from singleton.functions._problems import misconfigured, problem
 from singleton.lease import Leases
 from singleton.lease._admin import force_release, list_leases
+from singleton.starter import SingletonStarter
+from singleton.starter._pending import PendingRun
 
 logger = logging.getLogger(__name__)
 
 LEASES_ROUTE = "singleton/leases"
+PENDING_ROUTE = "singleton/pending"
 
 
 def _json(body: object) -> func.HttpResponse:
@@ -64,18 +81,7 @@ async def handle_leases_request(
     except ConfigurationError as exc:
         return misconfigured(exc, what="singleton admin endpoint", consequence="nothing changed")
     except LeaseUnavailable as exc:
-        logger.warning("singleton admin endpoint: %s", exc)
-        # The default leases were built from the settings, so they are at hand (read once).
-        retry_after = (
-            default_settings().retry_after if leases is default_leases else DEFAULT_RETRY_AFTER
-        )
-        return problem(
-            503,
-            "lease-unavailable",
-            "The singleton lease store is unavailable",
-            "Redis failed or could not be reached; retry later",
-            headers={"Retry-After": str(retry_after)},
-        )
+        return _unavailable(exc, default=leases is default_leases)
     return _json(
         {
             "namespace": own.namespace,
@@ -83,6 +89,66 @@ async def handle_leases_request(
             "leases": [
                 {"name": lease.name, "ttlSeconds": lease.ttl, "fence": lease.fence}
                 for lease in held
+            ],
+        }
+    )
+
+
+def _unavailable(exc: LeaseUnavailable, *, default: bool) -> func.HttpResponse:
+    logger.warning("singleton admin endpoint: %s", exc)
+    # The default runtime was built from the settings, so they are at hand (read once).
+    retry_after = default_settings().retry_after if default else DEFAULT_RETRY_AFTER
+    return problem(
+        503,
+        "lease-unavailable",
+        "The singleton lease store is unavailable",
+        "Redis failed or could not be reached; retry later",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def handle_pending_request(
+    req: func.HttpRequest, starter: Callable[[], SingletonStarter] = default_starter
+) -> func.HttpResponse:
+    """GET: list the pending ``queue-next`` runs; DELETE ``?name=[&run=]``: drop one."""
+    name = req.params.get("name")
+    run_id = req.params.get("run") or None
+    try:
+        pending = starter().pending
+        if req.method.upper() == "DELETE":
+            if not name:
+                return problem(
+                    400,
+                    "invalid-request",
+                    "Which pending run?",
+                    "DELETE needs the instance's name: ?name=<task hub>/<instance ID>",
+                )
+            dropped = await pending.drop(name, run_id)
+            if dropped is None:
+                which = f"run {run_id!r}" if run_id else "no run"
+                return problem(
+                    404,
+                    "no-pending-run",
+                    "No such pending run",
+                    f"{which} is pending for {name!r}; nothing was dropped",
+                )
+            if isinstance(dropped, str):
+                logger.warning("admin endpoint dropped another version's queued run of %r", name)
+                return _json({"name": name, "dropped": {"name": name, "unreadable": True}})
+            logger.warning("admin endpoint dropped the queued run %s of %r", dropped.id, name)
+            return _json({"name": name, "dropped": dropped.describe()})
+        runs = await pending.list()
+    except ConfigurationError as exc:
+        return misconfigured(exc, what="singleton admin endpoint", consequence="nothing changed")
+    except LeaseUnavailable as exc:
+        return _unavailable(exc, default=starter is default_starter)
+    return _json(
+        {
+            "namespace": pending.namespace,
+            "count": len(runs),
+            "pending": [
+                run.describe() if isinstance(run, PendingRun) else {"name": run, "unreadable": True}
+                for run in runs
             ],
         }
     )
@@ -100,3 +166,14 @@ blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions
 async def singleton_leases(req: func.HttpRequest) -> func.HttpResponse:
     """List the held leases (GET) or force-release one (DELETE ``?name=``)."""
     return await handle_leases_request(req)
+
+
+@blueprint.function_name("SingletonPending")
+@blueprint.route(
+    route=PENDING_ROUTE,
+    methods=[func.HttpMethod.GET, func.HttpMethod.DELETE],
+    auth_level=func.AuthLevel.ADMIN,
+)
+async def singleton_pending(req: func.HttpRequest) -> func.HttpResponse:
+    """List the pending queue-next runs (GET) or drop one (DELETE ``?name=[&run=]``)."""
+    return await handle_pending_request(req)

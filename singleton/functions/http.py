@@ -10,19 +10,23 @@ level; optionally only some orchestrators), or write your own HTTP function that
 
 ``POST /api/orchestrators/{functionName}/{instanceId}`` (the default route) with a JSON body
 (or none) as the orchestration input. Query parameters ``conflict`` (fail | use-existing |
-terminate-existing), ``reuse`` (allow | failed-only | reject) and ``event`` (event-with-start:
-the body is the event's data), header ``Idempotency-Key``. Every answer but 200/202 is
-``application/problem+json`` (RFC 9457):
+terminate-existing | queue-next), ``reuse`` (allow | failed-only | reject) and ``event``
+(event-with-start: the body is the event's data; refused with queue-next), header
+``Idempotency-Key``. Every answer but 200/202 is ``application/problem+json`` (RFC 9457):
 
 =====  ==============================================================================
 202    started: the Durable check-status response, plus ``X-Singleton-Fence``
+202    queue-next, the instance is active: the input is kept as the ID's pending run; body
+       ``{"id", "queued": true, "pendingRun", "runtimeStatus", "statusQueryGetUri", ...}``
 200    use-existing, or the event was raised on the active instance: its check-status
        payload and ``runtimeStatus``
 404    the starter was mounted with ``orchestrators=`` and the route names another one
        (nothing read, nothing started)
 400    invalid instance ID / orchestrator name / option, a body that is not strict JSON (or
        nests deeper than 64, or holds an oversized number), or the host refused the start
-409    an active instance holds the ID (``Location`` = its status URL); the reuse policy
+409    an active instance holds the ID (``Location`` = its status URL); queue-next and
+       another run is already pending (``next-already-queued``, ``pendingRun`` names it;
+       nothing queued); the reuse policy
        refuses a finished one; another start held the ID's lease past our wait; the
        Idempotency-Key's first request is still in flight
 413    the body is longer than ``SINGLETON_MAX_BODY_BYTES`` (default 1 MiB)
@@ -88,6 +92,8 @@ logger = logging.getLogger(__name__)
 
 START_ROUTE = "orchestrators/{functionName}/{instanceId}"
 START_FUNCTION_NAME = "StartSingleton"
+#: The schedule of the timer that starts pending ``queue-next`` runs: every minute.
+QUEUE_NEXT_TICK = "0 * * * * *"
 FENCE_HEADER = "X-Singleton-Fence"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -331,6 +337,39 @@ def _answer(
             runtimeStatus=runtime_status,
             statusQueryGetUri=status_uri,
         )
+    if outcome is Outcome.QUEUED:
+        queued = {
+            **links,
+            "queued": True,
+            "pendingRun": result.pending_run,
+            "runtimeStatus": runtime_status,
+        }
+        return func.HttpResponse(
+            json.dumps(queued),
+            status_code=202,
+            headers={"Location": status_uri, **headers},
+            mimetype="application/json",
+            charset="utf-8",
+        )
+    if outcome is Outcome.NEXT_ALREADY_QUEUED:
+        return problem(
+            409,
+            "next-already-queued",
+            "Another run of this instance ID is already queued next",
+            f"instance {result.instance_id!r} is {runtime_status} and "
+            + (
+                f"run {result.pending_run!r} is"
+                if result.pending_run
+                else "a run recorded by another version is"
+            )
+            + " already queued to start after it; this request's input was neither started "
+            "nor queued",
+            headers=headers,
+            instanceId=result.instance_id,
+            runtimeStatus=runtime_status,
+            pendingRun=result.pending_run,
+            statusQueryGetUri=status_uri,
+        )
     if outcome is Outcome.REUSE_REJECTED:
         return problem(
             409,
@@ -362,6 +401,7 @@ def starter_blueprint(
     auth_level: func.AuthLevel | str = func.AuthLevel.FUNCTION,
     orchestrators: Iterable[str] | None = None,
     settings: Callable[[], Settings] | None = None,
+    queue_next_tick: str | None = QUEUE_NEXT_TICK,
 ) -> df.Blueprint:
     """A Blueprint with one HTTP starter; mount it with ``app.register_functions(...)``.
 
@@ -374,12 +414,18 @@ def starter_blueprint(
         orchestrators: only these may be started (case-insensitive); another name in the
             route is answered 404 ``unknown-orchestrator`` and nothing is started.
         settings: as for :func:`handle_start_request` (default: the app settings).
+        queue_next_tick: the NCRONTAB schedule of the timer the starter brings for
+            ``conflict=queue-next`` (``<name>PendingRuns``: it starts the pending runs whose
+            instance finished, so a pending run waits at most one tick past that when no
+            other start request comes; every minute by default). ``None``: no timer; then
+            run :meth:`~singleton.SingletonStarter.start_pending_runs` yourself, or mount
+            the watchdog (``watchdog_blueprint``), whose tick starts them too.
 
     Two starters (different names and routes) can be mounted in one app. Raises
     ``ValueError`` or :class:`~singleton.InvalidOrchestratorName` at import time for a
     route or ``orchestrators`` that could not work.
     """
-    return _starter(route, name, auth_level, orchestrators, settings)[0]
+    return _starter(route, name, auth_level, orchestrators, settings, queue_next_tick)[0]
 
 
 def _has_parameter(route: str, name: str) -> bool:
@@ -393,6 +439,7 @@ def _starter(
     auth_level: func.AuthLevel | str,
     orchestrators: Iterable[str] | None,
     settings: Callable[[], Settings] | None,
+    queue_next_tick: str | None,
 ) -> tuple[df.Blueprint, Any]:
     """The blueprint and its function builder (the module's default ``start_singleton``)."""
     names = _names(orchestrators)  # refuse a bad list now, not per request
@@ -416,11 +463,24 @@ def _starter(
         """HTTP starter: start the orchestration as a singleton."""
         return await handle_start_request(req, client, settings=settings, orchestrators=names)
 
+    if queue_next_tick is not None:
+
+        @blueprint.function_name(f"{name}PendingRuns")
+        @blueprint.timer_trigger(schedule=queue_next_tick, arg_name="timer")
+        @blueprint.durable_client_input(client_name="client")
+        async def start_pending_runs(
+            timer: func.TimerRequest, client: df.DurableOrchestrationClient
+        ) -> None:
+            """queue-next: start the pending runs whose instance has finished."""
+            started = await default_starter().start_pending_runs(client)
+            if started:
+                logger.info("started %d pending queue-next run(s)", len(started))
+
     return blueprint, start_singleton
 
 
 #: The default starter: ``StartSingleton`` at ``orchestrators/{functionName}/{instanceId}``,
 #: function auth level, any orchestrator (``starter_blueprint()``'s result).
 blueprint, start_singleton = _starter(
-    START_ROUTE, START_FUNCTION_NAME, func.AuthLevel.FUNCTION, None, None
+    START_ROUTE, START_FUNCTION_NAME, func.AuthLevel.FUNCTION, None, None, QUEUE_NEXT_TICK
 )

@@ -53,6 +53,10 @@ async def run_tick(
     """
     try:
         results = await starter().watchdog.tick(client)
+        # The same timer serves queue-next: pending runs whose instance finished start now.
+        started = await starter().start_pending_runs(client)
+        if started:
+            logger.info("watchdog tick started %d pending queue-next run(s)", len(started))
     except (ConfigurationError, LeaseUnavailable) as exc:
         logger.error("singleton watchdog tick failed, nothing restarted: %s", exc)
         raise

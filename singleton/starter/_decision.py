@@ -34,6 +34,12 @@ class Outcome(str, enum.Enum):
     """An active instance holds the ID and received the event; nothing was started."""
     REUSE_REJECTED = "reuse_rejected"
     """A finished instance holds the ID and the reuse policy forbids starting it again."""
+    QUEUED = "queued"
+    """An active instance holds the ID (conflict ``queue-next``); this request's input is kept
+    as the ID's pending run, started once the instance has finished."""
+    NEXT_ALREADY_QUEUED = "next_already_queued"
+    """An active instance holds the ID and another request is its pending run (conflict
+    ``queue-next``); nothing was started or queued."""
     BUSY = "busy"
     """Another starter held the lease on the ID for longer than we waited; nothing was started."""
 
@@ -53,6 +59,9 @@ class StartResult:
     """Decided by a concurrent caller's attempt, which this caller shared."""
     replayed: bool = False
     """The stored answer to an earlier request with the same Idempotency-Key."""
+    pending_run: str | None = None
+    """The ID's pending run (``queue-next``): the one this request queued, the one already
+    queued, or the one this decision started."""
 
     @property
     def started(self) -> bool:
@@ -90,20 +99,29 @@ class Decision:
             if policy.reuse is not self.policy.reuse:
                 return None
             return dataclasses.replace(result, adopted=True)
-        elif outcome not in (Outcome.ALREADY_RUNNING, Outcome.USED_EXISTING):
+        elif outcome not in (
+            Outcome.ALREADY_RUNNING,
+            Outcome.USED_EXISTING,
+            Outcome.QUEUED,
+            Outcome.NEXT_ALREADY_QUEUED,
+        ):
             return None  # BUSY decided nothing; an event was this decision's own
         answer = (
             Outcome.USED_EXISTING
             if policy.conflict is ConflictPolicy.USE_EXISTING
             else Outcome.ALREADY_RUNNING
         )
-        return dataclasses.replace(result, outcome=answer, runtime_status=status, adopted=True)
+        return dataclasses.replace(
+            result, outcome=answer, runtime_status=status, adopted=True, pending_run=None
+        )
 
     def to_json(self) -> str:
         """Compact JSON; ``adopted`` appears only when true (a holder publishes its own
         decision, never an adopted one, so the follow message keeps its shape)."""
         result, policy = self.result, self.policy
         extra: dict[str, Any] = {"adopted": True} if result.adopted else {}
+        if result.pending_run is not None:
+            extra["pendingRun"] = result.pending_run
         return json.dumps(
             {
                 "v": _VERSION,
@@ -131,12 +149,16 @@ class Decision:
             adopted = data.get("adopted", False)
             if not isinstance(adopted, bool):
                 raise TypeError(f"adopted must be a bool, got {adopted!r}")
+            pending_run = data.get("pendingRun")
+            if pending_run is not None and not isinstance(pending_run, str):
+                raise TypeError(f"pendingRun must be a string, got {pending_run!r}")
             result = StartResult(
                 outcome=Outcome(data["outcome"]),
                 instance_id=str(data["instanceId"]),
                 runtime_status=None if status is None else RuntimeStatus(status),
                 fence=None if fence is None else int(fence),
                 adopted=adopted,
+                pending_run=pending_run,
             )
             policy = StartPolicy(
                 conflict=ConflictPolicy(data["conflict"]),

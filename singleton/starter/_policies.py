@@ -6,6 +6,8 @@ Temporal's names, Durable's statuses::
       FAIL                 answer "already running", start nothing (the default)
       USE_EXISTING         answer with the existing instance, start nothing
       TERMINATE_EXISTING   terminate it, wait until the host reports it finished, then start
+      QUEUE_NEXT           keep the request as the ID's one pending run, started once the
+                           active instance has finished (``_pending.py``)
 
     ReusePolicy      a *finished* instance holds the ID (Completed, Failed, Terminated, Canceled)
       ALLOW                start again (the default, as the documentation's starter)
@@ -54,6 +56,7 @@ class ConflictPolicy(_Choices):
     FAIL = "fail"
     USE_EXISTING = "use-existing"
     TERMINATE_EXISTING = "terminate-existing"
+    QUEUE_NEXT = "queue-next"
 
 
 class ReusePolicy(_Choices):
@@ -102,6 +105,11 @@ class StartPolicy:
         """Whether a caller may adopt another caller's decision under this policy.
 
         Not under ``terminate-existing`` (each caller ends what runs and starts its own
-        input) nor with an event (each caller's event must be delivered).
+        input), nor ``queue-next`` (each caller's input is queued or refused, never lost in
+        another's answer), nor with an event (each caller's event must be delivered).
         """
-        return self.conflict is not ConflictPolicy.TERMINATE_EXISTING and self.event is None
+        return (
+            self.conflict is not ConflictPolicy.TERMINATE_EXISTING
+            and self.conflict is not ConflictPolicy.QUEUE_NEXT
+            and self.event is None
+        )

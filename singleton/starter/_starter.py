@@ -40,6 +40,8 @@ from typing import Any
 
 from singleton._errors import (
     DurableError,
+    InvalidStartOption,
+    LeaseBusy,
     LeaseError,
     LeaseUnavailable,
     RaiseEventFailed,
@@ -68,6 +70,7 @@ from singleton.starter._idempotency import (
     validate_idempotency_key,
 )
 from singleton.starter._names import validate_instance_id, validate_orchestrator_name
+from singleton.starter._pending import PendingRecordUnreadable, PendingRun, PendingRuns, new_run
 from singleton.starter._policies import ConflictPolicy, Event, ReusePolicy, StartPolicy
 from singleton.starter._watchdog import (
     DEFAULT_MAX_IDS,
@@ -133,12 +136,15 @@ class SingletonStarter:
         idempotency: IdempotencyRecords | None = None,
         terminate_wait: float = DEFAULT_TERMINATE_WAIT,
         watchdog_max_ids: int = DEFAULT_MAX_IDS,
+        pending: PendingRuns | None = None,
     ) -> None:
         self._leases = leases
         self._idempotency = idempotency or IdempotencyRecords(
             leases.store.client, namespace=leases.namespace
         )
         self._terminate_wait = terminate_wait
+        #: The ``queue-next`` pending runs (default: in the leases' Redis and namespace).
+        self.pending = pending or PendingRuns(leases.store.client, namespace=leases.namespace)
         self._flights: Flights[Decision] = Flights()
         #: The Idempotency-Key answers in progress (each owns its key's claim and record).
         self._keyed: Detached[StartResult] = Detached()
@@ -198,8 +204,15 @@ class SingletonStarter:
         """
         validate_orchestrator_name(orchestrator)
         validate_instance_id(instance_id)
+        conflict = ConflictPolicy.parse(conflict)
+        if conflict is ConflictPolicy.QUEUE_NEXT and event is not None:
+            # A queued run starts later, by whoever comes first: no caller is there to be
+            # told whether its event reached it. Refused rather than half-done.
+            raise InvalidStartOption(
+                "event", event.name, "no event with conflict queue-next (a queued run has none)"
+            )
         policy = StartPolicy(
-            conflict=ConflictPolicy.parse(conflict),
+            conflict=conflict,
             reuse=ReusePolicy.parse(reuse),
             event=None if event is None else event.name,
         )
@@ -309,7 +322,14 @@ class SingletonStarter:
         still land (see :meth:`_start`)."""
         status = await read_status(request.client, request.instance_id)
         if status is not None and status.is_active:
+            if after_expiry:
+                await self._forget_started_pending(request.client, request.lease_name)
             return await self._on_active(request, status, fence, after_expiry=after_expiry)
+        if status is not None:
+            # A finished instance: a run queued behind it (queue-next) goes first.
+            started = await self._start_pending_run(request.client, request.lease_name, status)
+            if started is not None:
+                return await self._on_active(request, RuntimeStatus.PENDING, fence)
         if status is not None and not request.policy.reuse.allows(status):
             logger.info("%r is %s; reuse policy refuses a new start", request.instance_id, status)
             return _result(Outcome.REUSE_REJECTED, request, status, fence)
@@ -333,6 +353,8 @@ class SingletonStarter:
             await deliver_event(client, instance_id, request.event.name, request.event.data)
             logger.info("raised %r on %r (%s)", request.event.name, instance_id, status.value)
             return _result(Outcome.EVENT_RAISED, request, status, fence)
+        if request.policy.conflict is ConflictPolicy.QUEUE_NEXT:
+            return await self._queue_next(request, status, fence)
         logger.info("%r is already %s; not started", instance_id, status.value)
         return _result(_existing(request.policy), request, status, fence)
 
@@ -380,6 +402,165 @@ class SingletonStarter:
             fence,
         )
         return _result(Outcome.STARTED, request, status, fence)
+
+    # ------------------------------------------------------------ queue-next (_pending.py)
+
+    async def _queue_next(
+        self, request: _Request, status: RuntimeStatus, fence: int
+    ) -> StartResult:
+        """Under the lease, an active instance: keep this request as the ID's pending run,
+        unless one is pending already (the first queued wins)."""
+        try:
+            run = new_run(
+                request.lease_name,
+                request.orchestrator,
+                request.client_input,
+                request.policy.reuse.value,
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidStartOption(
+                "input", type(request.client_input).__name__, "JSON-serialisable"
+            ) from exc
+        try:
+            queued = await self.pending.queue(run)
+        except PendingRecordUnreadable as exc:
+            # Another version's run is pending (a rolling deploy): it holds the place.
+            logger.warning("%r: %s; not queued", request.instance_id, exc)
+            return _result(Outcome.NEXT_ALREADY_QUEUED, request, status, fence)
+        if queued is None:
+            logger.info("%r is %s; queued run %s as its next", request.instance_id, status, run.id)
+            return dataclasses.replace(
+                _result(Outcome.QUEUED, request, status, fence), pending_run=run.id
+            )
+        logger.info(
+            "%r is %s and run %s is already queued next; not queued",
+            request.instance_id,
+            status.value,
+            queued.id,
+        )
+        return dataclasses.replace(
+            _result(Outcome.NEXT_ALREADY_QUEUED, request, status, fence), pending_run=queued.id
+        )
+
+    async def _start_pending_run(
+        self, client: AnyDurableClient, lease_name: str, finished: RuntimeStatus | None
+    ) -> PendingRun | None:
+        """Under the lease on ``lease_name``, its instance ``finished`` (or absent): start
+        the pending run, if any, and delete it. The run started, or ``None``.
+
+        A run whose reuse policy refuses ``finished`` is dropped (logged). The record is
+        deleted only after the start: a start that fails leaves it pending."""
+        run = await self._readable_pending(lease_name)
+        if run is None:
+            return None
+        instance_id = run.instance_id
+        if finished is not None and not ReusePolicy.parse(run.reuse).allows(finished):
+            logger.warning(
+                "%r ended %s; its queued run %s (reuse %s) is dropped, not started",
+                instance_id,
+                finished.value,
+                run.id,
+                run.reuse,
+            )
+            await self.pending.drop(lease_name, run.id)
+            return None
+        try:
+            await start_orchestration(
+                client, run.orchestrator, instance_id, run.input, replacing=finished
+            )
+        except InstanceAlreadyExistsError:
+            logger.info("%r was started elsewhere; its queued run %s waits", instance_id, run.id)
+            return None
+        await self.pending.drop(lease_name, run.id)
+        logger.info("started the queued run %s of %r", run.id, instance_id)
+        return run
+
+    async def _readable_pending(self, lease_name: str) -> PendingRun | None:
+        """The pending run of ``lease_name``; ``None`` also for a record another version wrote
+        (a rolling deploy: a worker of that version starts it), logged."""
+        try:
+            return await self.pending.get(lease_name)
+        except PendingRecordUnreadable as exc:
+            logger.warning("%r: %s; left to the version that wrote it", lease_name, exc)
+            return None
+
+    async def _forget_started_pending(self, client: AnyDurableClient, lease_name: str) -> None:
+        """Under a lease taken after its holder's ran out, an active instance: if it runs the
+        pending run's input, that holder started the run and died before deleting it —
+        delete it now, so it does not start a second time."""
+        run = await self._readable_pending(lease_name)
+        if run is None:
+            return
+        try:
+            other = await runs_other_input(client, run.instance_id, run.input)
+        except StatusReadFailed as exc:
+            logger.warning("%r: could not check its queued run %s: %s", lease_name, run.id, exc)
+            return
+        if other is None:
+            logger.warning(
+                "%r runs the input of its queued run %s, started by a holder whose lease ran "
+                "out before it deleted the run; deleted now",
+                lease_name,
+                run.id,
+            )
+            await self.pending.drop(lease_name, run.id)
+
+    async def start_pending_runs(self, client: AnyDurableClient) -> list[StartResult]:
+        """Start every pending ``queue-next`` run of the client's task hub whose instance has
+        finished (:meth:`start_pending` for each): one tick of the timer a starter that offers
+        ``queue-next`` brings with it. The runs started (a busy ID is tried again next tick)."""
+        prefix = f"{hub_name(client)}/"
+        started: list[StartResult] = []
+        for run in await self.pending.list():
+            name = run if isinstance(run, str) else run.lease_name
+            if not name.startswith(prefix):
+                continue  # another task hub's
+            result = await self.start_pending(client, name[len(prefix) :], wait=0)
+            if result is not None and result.outcome is Outcome.STARTED:
+                started.append(result)
+        return started
+
+    async def start_pending(
+        self, client: AnyDurableClient, instance_id: str, *, wait: float | None = None
+    ) -> StartResult | None:
+        """Start the pending ``queue-next`` run of ``instance_id`` if its instance has
+        finished: the hook of the watchdog's tick (any caller may use it).
+
+        Under the ID's lease (waiting up to ``wait``, default the leases' policy): reads the
+        pending run and the instance's status; starts the run with its input and deletes it
+        when the instance is absent or finished. Returns the STARTED result (its
+        ``pending_run`` the run's id), a BUSY result when the lease stayed busy, or ``None``
+        when nothing was started (no pending run, or the instance is still active).
+        Concurrent calls, in any process, start a run once. Raises LeaseUnavailable,
+        LeaseLost or a DurableError as :meth:`start` does."""
+        validate_instance_id(instance_id)
+        hub = hub_name(client)
+        lease_name = f"{hub}/{instance_id}"
+        if await self._readable_pending(lease_name) is None:
+            return None  # the common tick: nothing queued, no lease taken
+        budget = self._leases.policy.wait if wait is None else wait
+        try:
+            async with self._leases.hold(lease_name, wait=budget) as lease:
+                status = await read_status(client, instance_id)
+                if status is not None and status.is_active:
+                    if lease.after_expiry:
+                        await self._forget_started_pending(client, lease_name)
+                    return None
+                run = await self._start_pending_run(client, lease_name, status)
+                if run is None:
+                    return None
+                result = StartResult(
+                    outcome=Outcome.STARTED,
+                    instance_id=instance_id,
+                    runtime_status=status,
+                    fence=lease.fence,
+                    pending_run=run.id,
+                )
+                policy = StartPolicy(reuse=ReusePolicy.parse(run.reuse))
+                lease.settle(Decision(policy, result).to_json())
+                return result
+        except LeaseBusy:
+            return StartResult(outcome=Outcome.BUSY, instance_id=instance_id, runtime_status=None)
 
     async def _on_late_start(
         self, request: _Request, status: RuntimeStatus, fence: int

@@ -84,6 +84,7 @@ def expected_for_conflict(conflict: ConflictPolicy, prior: RuntimeStatus | None)
         ConflictPolicy.FAIL: Outcome.ALREADY_RUNNING,
         ConflictPolicy.USE_EXISTING: Outcome.USED_EXISTING,
         ConflictPolicy.TERMINATE_EXISTING: Outcome.STARTED,
+        ConflictPolicy.QUEUE_NEXT: Outcome.QUEUED,  # kept as the next run, not started
     }[conflict]
 
 
@@ -132,6 +133,37 @@ async def test_policy_against_prior_status(
         assert (state is None) == (prior is None)
         if state is not None:
             assert state.runtime_status.name == prior.name  # type: ignore[union-attr]
+
+
+async def test_queue_next_over_grpc_starts_the_pending_run_once_after_the_instance_finishes(
+    grpc_backend: CountingBackend, grpc_client: dt.AsyncTaskHubGrpcClient, starter: SingletonStarter
+) -> None:
+    instance_id = fresh("queue-next")
+    await put_in(grpc_client, grpc_backend, instance_id, S.RUNNING)
+    queued = await starter.start(
+        grpc_client, WAIT_FOR_FINISH, instance_id, {"next": 1}, conflict="queue-next"
+    )
+    refused = await starter.start(
+        grpc_client, WAIT_FOR_FINISH, instance_id, {"next": 2}, conflict="queue-next"
+    )
+    assert queued.outcome is Outcome.QUEUED
+    assert refused.outcome is Outcome.NEXT_ALREADY_QUEUED
+    assert refused.pending_run == queued.pending_run
+    before = grpc_backend.created[instance_id]
+    assert await starter.start_pending(grpc_client, instance_id) is None  # still running
+
+    await grpc_client.raise_orchestration_event(instance_id, "finish", data="done")
+    await wait_for_status(grpc_client, instance_id, G.COMPLETED)
+    started = await starter.start_pending(grpc_client, instance_id)
+    again = await starter.start_pending(grpc_client, instance_id)
+
+    assert started is not None
+    assert started.outcome is Outcome.STARTED
+    assert again is None
+    assert grpc_backend.created[instance_id] == before + 1
+    state = await grpc_client.get_orchestration_state(instance_id)
+    assert state is not None
+    assert json.loads(state.serialized_input or "") == {"next": 1}
 
 
 async def test_an_unset_reuse_policy_replaces_nothing_on_the_sdk_backend(

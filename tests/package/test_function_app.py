@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = {"StartSingleton", "SingletonLeases"}
+PRODUCT = {"StartSingleton", "StartSingletonPendingRuns", "SingletonLeases", "SingletonPending"}
 EXAMPLES = {
     "ProcessBatch",
     "process_item",

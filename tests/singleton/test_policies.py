@@ -61,6 +61,7 @@ def expected_for_conflict(conflict: ConflictPolicy, prior: RuntimeStatus | None)
         ConflictPolicy.FAIL: Outcome.ALREADY_RUNNING,
         ConflictPolicy.USE_EXISTING: Outcome.USED_EXISTING,
         ConflictPolicy.TERMINATE_EXISTING: Outcome.STARTED,
+        ConflictPolicy.QUEUE_NEXT: Outcome.QUEUED,  # kept as the next run, not started
     }[conflict]
 
 
