@@ -53,9 +53,17 @@ def test_the_site_builds_strictly_and_leaves_the_notes_out(tmp_path: Path) -> No
         "HeldLease",
         "current_lease_or_none",
         "IdempotencyRecordUnreadable",
+        "SingletonStarter.ensure_running",
+        "SingletonStarter.unwatch",
+        "functions.watchdog.watchdog_blueprint",
+        "starter.Watchdog",
+        "starter.PassResult",
+        "starter.PassOutcome",
+        "starter.WatchlistFull",
     ):
         assert f'id="singleton.{name}"' in api, name
     assert (site / "guides" / "durable-task" / "index.html").is_file()
+    assert (site / "guides" / "watchdog" / "index.html").is_file()
     assert not (site / "notes").exists()
     # The changelog page carries CHANGELOG.md.
     first_entry = next(
