@@ -421,9 +421,22 @@ class _Guard:
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
         if isinstance(self._scope, CallableScope):
             return self._scope.resolve(arguments)
-        if not self._scope.names:
-            return self._scope.text
-        return self._scope.render(trigger_lookup(trigger, self._declared_blob_path))
+        template = self._scope
+        if not template.names:
+            return template.text
+        if trigger.kind is TriggerKind.HTTP:
+            # The common case, without building the trigger's lookups: every placeholder is
+            # a route parameter (looked in first, exact names first), each non-empty text.
+            route = trigger.value.route_params
+            parts = [template.literals[0]]
+            for name, literal in zip(template.names, template.literals[1:], strict=True):
+                value = route.get(name)
+                if not value or not isinstance(value, str):
+                    break
+                parts += (value, literal)
+            else:
+                return "".join(parts)
+        return template.render(trigger_lookup(trigger, self._declared_blob_path))
 
     def _declared_trigger(self) -> Mapping[str, Any] | None:
         if self._trigger is _UNKNOWN:

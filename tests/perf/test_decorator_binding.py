@@ -79,3 +79,50 @@ def test_a_call_that_does_not_fit_is_a_type_error(
         inspect.signature(function).bind(*args, **kwargs)
     with pytest.raises(TypeError):
         guard(function)._bind(args, kwargs)
+
+
+def http(route: dict[str, str], query: dict[str, str] | None = None, body: bytes = b"") -> Any:
+    import azure.functions as func
+
+    return func.HttpRequest(
+        method="POST", url="http://localhost/api/x", route_params=route, params=query, body=body
+    )
+
+
+def scope_guard(text: str) -> _Guard:
+    def body(req: object) -> None: ...
+
+    g = guard(body)
+    g._scope = Template.parse(text)
+    return g
+
+
+RESOLVED = [
+    ("{customerId}", http({"customerId": "c1"})),
+    ("reports/{region}/{customerId}.", http({"customerId": "c1", "region": "eu"})),
+    ("{CustomerID}", http({"customerId": "c1"})),  # a case-insensitive match
+    ("{customerId}", http({}, {"customerId": "from-query"})),
+    ("{customerId}/{n}", http({"customerId": "c1"}, body=b'{"n": 5}')),
+]
+
+
+@pytest.mark.parametrize(("text", "req"), RESOLVED)
+def test_an_http_scope_resolves_as_the_trigger_lookup_renders_it(text: str, req: Any) -> None:
+    from singleton.functions._trigger import find_trigger, trigger_lookup
+
+    g = scope_guard(text)
+    trigger = find_trigger({"req": req})
+    expected = Template.parse(text).render(trigger_lookup(trigger, lambda: None))
+
+    assert g._resolve(trigger, {"req": req}) == expected
+
+
+@pytest.mark.parametrize(
+    "req", [http({"customerId": ""}), http({"other": "x"}), http({}, body=b"[1]")]
+)
+def test_an_http_scope_that_cannot_be_filled_is_invalid(req: Any) -> None:
+    from singleton._errors import InvalidScope
+    from singleton.functions._trigger import find_trigger
+
+    with pytest.raises(InvalidScope):
+        scope_guard("{customerId}")._resolve(find_trigger({"req": req}), {"req": req})
