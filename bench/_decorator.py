@@ -229,7 +229,7 @@ def main(argv: list[str]) -> int:
     print(
         f"# @singleton benchmark: redis-server {versions['redis']} on loopback, "
         f"Python {platform.python_version()}, redis-py {redis.__version__}"
-        f"{', hiredis ' + hiredis_version() if hiredis_version() else ', no hiredis'}; "
+        f"{parser_text()}; "
         f"{rounds * per_round} invocations on one scope and {rounds * batches * CONCURRENT} on "
         f"distinct scopes per contender, {args.runs} runs (a fresh redis-server each)\n\n{load}\n"
     )
@@ -237,12 +237,19 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def parser_text() -> str:
+    version = hiredis_version()
+    return ", no hiredis" if version is None else f", hiredis {version}"
+
+
 def hiredis_version() -> str | None:
+    """hiredis's version when it is installed (redis-py then parses replies with it)."""
+    from importlib import metadata
+
     try:
-        import hiredis
-    except ImportError:
+        return metadata.version("hiredis")
+    except metadata.PackageNotFoundError:
         return None
-    return str(getattr(hiredis, "__version__", "?"))
 
 
 if __name__ == "__main__":
