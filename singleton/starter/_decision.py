@@ -20,6 +20,10 @@ from singleton.starter._policies import ConflictPolicy, ReusePolicy, StartPolicy
 #: Bumped when the JSON shape changes; a decision of another version is not adopted.
 _VERSION = 1
 
+#: ``json.dumps(..., separators=(",", ":"))`` builds an encoder on every call; one made once
+#: writes the same text (every decision a holder settles is encoded on the start's hot path).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 
 class Outcome(str, enum.Enum):
     """What became of a start request."""
@@ -104,7 +108,7 @@ class Decision:
         decision, never an adopted one, so the follow message keeps its shape)."""
         result, policy = self.result, self.policy
         extra: dict[str, Any] = {"adopted": True} if result.adopted else {}
-        return json.dumps(
+        return _COMPACT.encode(
             {
                 "v": _VERSION,
                 "outcome": result.outcome.value,
@@ -115,8 +119,7 @@ class Decision:
                 "reuse": policy.reuse.value,
                 "event": policy.event,
                 **extra,
-            },
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
