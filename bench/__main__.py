@@ -3,6 +3,8 @@ each against a fresh loopback redis-server; figures as min/median/max over the r
 
 ``python -m bench starter [--quick] [--processes N] [--runs N]``: the starter benchmark
 (bench/starter/). ``python -m bench body [--runs N]``: the start body's check (bench/_body.py).
+``python -m bench decorator [--quick] [--runs N]``: ``@singleton`` against a hand-written
+redis.asyncio Lock wrapper (bench/_decorator.py).
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def main(argv: list[str]) -> int:
         from bench.starter._run import main as starter_main
 
         return starter_main(argv[1:])
+    if argv[:1] == ["decorator"]:
+        from bench._decorator import main as decorator_main
+
+        return decorator_main(argv[1:])
     if argv[:1] == ["body"]:
         from bench._body import main as body_main
 

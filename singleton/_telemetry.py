@@ -99,42 +99,59 @@ def traced_start(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
         # TypeError here, outside the span and the metrics, as a bad call should.
         started = method(*args, **kwargs)
         orchestrator = str(argument("orchestrator", args, kwargs))
-        policy = _policy_of(kwargs)
+        if not _tracing():
+            # No tracer provider: the span would be a non-recording one carrying the parent's
+            # context, which is what the current span already is. Skipping it saves ~7 µs
+            # of CPU per start; the metrics are counted all the same.
+            return await _counted(started, orchestrator, None)
         with tracer.start_as_current_span(
             "singleton.start",
             attributes={
                 "singleton.instance_id": str(argument("instance_id", args, kwargs)),
                 "singleton.orchestrator": orchestrator,
-                "singleton.policy": policy,
+                "singleton.policy": _policy_of(kwargs),
             },
             record_exception=True,
             set_status_on_exception=True,
         ) as span:
-            try:
-                result = await started
-            except BaseException as exc:
-                error = type(exc).__name__
-                span.set_attributes({"singleton.outcome": "error", "error.type": error})
-                starts.add(
-                    1,
-                    {
-                        "singleton.outcome": "error",
-                        "singleton.orchestrator": orchestrator,
-                        "error.type": error,
-                    },
-                )
-                raise
-            outcome = _outcome_of(result)
-            span.set_attribute("singleton.outcome", outcome)
-            fence = getattr(result, "fence", None)
-            if fence is not None:
-                span.set_attribute("singleton.fence", fence)
-            starts.add(1, {"singleton.outcome": outcome, "singleton.orchestrator": orchestrator})
-            if outcome in _CONFLICTS:
-                conflicts.add(1, {"singleton.outcome": outcome})
-            return result
+            return await _counted(started, orchestrator, span)
 
     return start
+
+
+def _tracing() -> bool:
+    """Whether a tracer provider is installed (an SDK, or any other), looked up per call: one
+    may be installed after this module was imported (``configure_azure_monitor()``)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+async def _counted(started: Awaitable[R], orchestrator: str, span: trace.Span | None) -> R:
+    """Await the start; count it in the metrics, and describe it on ``span`` if there is one."""
+    try:
+        result = await started
+    except BaseException as exc:
+        error = type(exc).__name__
+        if span is not None:
+            span.set_attributes({"singleton.outcome": "error", "error.type": error})
+        starts.add(
+            1,
+            {
+                "singleton.outcome": "error",
+                "singleton.orchestrator": orchestrator,
+                "error.type": error,
+            },
+        )
+        raise
+    outcome = _outcome_of(result)
+    if span is not None:
+        span.set_attribute("singleton.outcome", outcome)
+        fence = getattr(result, "fence", None)
+        if fence is not None:
+            span.set_attribute("singleton.fence", fence)
+    starts.add(1, {"singleton.outcome": outcome, "singleton.orchestrator": orchestrator})
+    if outcome in _CONFLICTS:
+        conflicts.add(1, {"singleton.outcome": outcome})
+    return result
 
 
 def _policy_of(arguments: Mapping[str, Any]) -> str:

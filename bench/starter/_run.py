@@ -41,6 +41,8 @@ FRESH_P50_VS_SAMPLE = 1.10
 ONE_ID_DURABLE_CALLS = 5
 ONE_ID_REDIS_PER_REQUEST = 8
 ONE_ID_TIME_VS_SAMPLE = 1.2
+# Issue 18's hot-path target: the client's CPU per fresh start against the sample's.
+FRESH_CPU_VS_SAMPLE = 1.6
 
 SCENARIOS = {"running": WAIT_FOR_FINISH, "finishing at once": ECHO}
 
@@ -94,6 +96,8 @@ class Run:
         self.redis_url = redis_url
         self.processes = processes
         self.redis = redis.Redis.from_url(redis_url)
+        #: client CPU µs per fresh start, one caller at a time, per block and contender
+        self.cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
 
     async def durable(self, http: aiohttp.ClientSession, path: str) -> dict[str, int]:
         async with http.get(f"{self.url}/bench/{path}") as response:
@@ -110,7 +114,8 @@ class Run:
             await http_utils._close_session()
 
     async def fresh(self, plan: dict[int, int], rounds: int) -> dict[int, dict[str, list[int]]]:
-        """Latency of fresh-ID starts per concurrency, contenders alternating by round."""
+        """Latency of fresh-ID starts per concurrency, contenders alternating by round; and,
+        one caller at a time, the client's CPU time per start (``self.cpu``, µs per block)."""
         samples: dict[int, dict[str, list[int]]] = {c: {n: [] for n in CONTENDERS} for c in plan}
         async with contenders(self.binding, self.redis_url) as calls:
             for name in CONTENDERS:  # connections, sessions and scripts warm
@@ -119,6 +124,9 @@ class Run:
                 for turn in range(rounds):
                     order = CONTENDERS if turn % 2 == 0 else CONTENDERS[::-1]
                     for name in order:
+                        # CPU time of this process only: the Durable backend and redis-server
+                        # run in their own, so it is what the client spends per start.
+                        cpu = time.process_time()
                         samples[concurrency][name] += await fresh_latencies(
                             calls[name],
                             WAIT_FOR_FINISH,
@@ -126,6 +134,9 @@ class Run:
                             total // rounds,
                             concurrency,
                         )
+                        if concurrency == 1:
+                            spent = (time.process_time() - cpu) / (total // rounds) * 1e6
+                            self.cpu[name].append(spent)
         return samples
 
     async def storms(self, callers: int, trials: int) -> dict[tuple[str, str], list[Storm]]:
@@ -239,7 +250,9 @@ def main(argv: list[str]) -> int:
             run = Run(url, binding, server.url, args.processes)
             fresh, storms = asyncio.run(run.everything(plan, rounds, args.callers, trials))
             versions["redis"] = run.redis.info("server")["redis_version"]
-        return outcome_of(fresh, storms, args.callers, trials)
+        outcome = outcome_of(fresh, storms, args.callers, trials)
+        add_client_cpu(outcome, run.cpu)
+        return outcome
 
     outcomes, load = repeat(args.runs, one_run)
     print(
@@ -301,6 +314,24 @@ def outcome_of(
         outcome.figures[f"{prefix}: Durable calls"] = one.durable_calls
         outcome.figures[f"{prefix}: Redis commands / request"] = one.redis_per_request
     return outcome
+
+
+def add_client_cpu(outcome: RunOutcome, cpu: dict[str, list[float]]) -> None:
+    """The client's CPU time per fresh start (median of the blocks), and its target."""
+    medians = {name: statistics.median(cpu[name]) for name in CONTENDERS}
+    for name in CONTENDERS:
+        outcome.figures[f"fresh, one caller, {name}: client CPU µs / start"] = medians[name]
+    extra = medians["ours"] - medians["sample"]
+    outcome.figures["fresh, one caller: client CPU ours - sample µs"] = extra
+    ratio = medians["ours"] / medians["sample"]
+    outcome.figures["fresh, one caller: client CPU ours / sample (x)"] = ratio
+    outcome.checks[f"client CPU of one fresh start <= {FRESH_CPU_VS_SAMPLE}x the sample's"] = Check(
+        ratio <= FRESH_CPU_VS_SAMPLE, ratio, "x"
+    )
+    outcome.detail += (
+        f"\n\nClient CPU per fresh start, one caller: sample {medians['sample']:.0f} µs, "
+        f"ours {medians['ours']:.0f} µs ({extra:+.0f} µs, {ratio:.2f}x)"
+    )
 
 
 def fresh_table(fresh: dict[int, dict[str, list[int]]]) -> tuple[str, dict[int, float]]:

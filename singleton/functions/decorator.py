@@ -264,6 +264,15 @@ class _Guard:
     ) -> None:
         self._function = function
         self._signature = inspect.signature(function)
+        parameters = self._signature.parameters
+        #: The parameters' names, in order, for binding an invocation without
+        #: ``Signature.bind`` when every parameter is passed (as the worker passes them).
+        self._names = tuple(parameters)
+        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        self._by_keyword = all(p.kind in plain for p in parameters.values())
+        self._by_position = all(
+            p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters.values()
+        )
         self._is_async = inspect.iscoroutinefunction(function)
         self._scope = scope
         self._on_busy = on_busy
@@ -310,9 +319,28 @@ class _Guard:
                 )
         return None
 
-    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    def _bind(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], tuple[Any, ...], Mapping[str, Any]]:
+        """The invocation's arguments by name (in the signature's order), and the positional
+        and keyword arguments to call the body with: what ``Signature.bind`` gives, without
+        its cost (~10 µs) when every parameter is passed by keyword (as the worker passes
+        them) or by position; any other call is bound by ``Signature.bind`` (TypeError for
+        a call that does not fit)."""
+        names = self._names
+        if not args and self._by_keyword and len(kwargs) == len(names):
+            try:
+                return {name: kwargs[name] for name in names}, args, kwargs
+            except KeyError:
+                pass
+        elif not kwargs and self._by_position and len(args) == len(names):
+            return dict(zip(names, args, strict=True)), args, kwargs
         bound = self._signature.bind(*args, **kwargs)
-        trigger = find_trigger(bound.arguments)
+        return bound.arguments, bound.args, bound.kwargs
+
+    async def invoke(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        arguments, args, kwargs = self._bind(args, kwargs)
+        trigger = find_trigger(arguments)
         if self._trigger is _UNKNOWN and not self._first_call_checked:
             # Not indexed (called directly): check it now, once, if the app is in its module
             # (a scan of every module would hold up the event loop).
@@ -324,7 +352,7 @@ class _Guard:
         if self._refused is not None:
             return self._refuse(trigger)
         try:
-            scope = self._resolve(trigger, bound.arguments)
+            scope = self._resolve(trigger, arguments)
         except InvalidScope as exc:
             logger.warning("%s: not run, its scope cannot be resolved: %s", self._name, exc)
             if trigger.kind is TriggerKind.HTTP:
@@ -340,7 +368,7 @@ class _Guard:
                 entered = True
                 token = _current_lease.set(lease)
                 try:
-                    return await self._run(bound.args, bound.kwargs)
+                    return await self._run(args, kwargs)
                 finally:
                     _current_lease.reset(token)
         except LeaseBusy:
@@ -393,9 +421,22 @@ class _Guard:
     def _resolve(self, trigger: Trigger, arguments: Mapping[str, Any]) -> str:
         if isinstance(self._scope, CallableScope):
             return self._scope.resolve(arguments)
-        if not self._scope.names:
-            return self._scope.text
-        return self._scope.render(trigger_lookup(trigger, self._declared_blob_path))
+        template = self._scope
+        if not template.names:
+            return template.text
+        if trigger.kind is TriggerKind.HTTP:
+            # The common case, without building the trigger's lookups: every placeholder is
+            # a route parameter (looked in first, exact names first), each non-empty text.
+            route = trigger.value.route_params
+            parts = [template.literals[0]]
+            for name, literal in zip(template.names, template.literals[1:], strict=True):
+                value = route.get(name)
+                if not value or not isinstance(value, str):
+                    break
+                parts += (value, literal)
+            else:
+                return "".join(parts)
+        return template.render(trigger_lookup(trigger, self._declared_blob_path))
 
     def _declared_trigger(self) -> Mapping[str, Any] | None:
         if self._trigger is _UNKNOWN:

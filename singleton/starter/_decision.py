@@ -20,6 +20,10 @@ from singleton.starter._policies import ConflictPolicy, ReusePolicy, StartPolicy
 #: Bumped when the JSON shape changes; a decision of another version is not adopted.
 _VERSION = 1
 
+#: ``json.dumps(..., separators=(",", ":"))`` builds an encoder on every call; one made once
+#: writes the same text (every decision a holder settles is encoded on the start's hot path).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 
 class Outcome(str, enum.Enum):
     """What became of a start request."""
@@ -122,7 +126,7 @@ class Decision:
         extra: dict[str, Any] = {"adopted": True} if result.adopted else {}
         if result.pending_run is not None:
             extra["pendingRun"] = result.pending_run
-        return json.dumps(
+        return _COMPACT.encode(
             {
                 "v": _VERSION,
                 "outcome": result.outcome.value,
@@ -133,8 +137,7 @@ class Decision:
                 "reuse": policy.reuse.value,
                 "event": policy.event,
                 **extra,
-            },
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
