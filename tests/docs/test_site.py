@@ -60,6 +60,10 @@ def test_the_site_builds_strictly_and_leaves_the_notes_out(tmp_path: Path) -> No
         "starter.PassResult",
         "starter.PassOutcome",
         "starter.WatchlistFull",
+        "SingletonStarter.start_pending_runs",
+        "SingletonStarter.start_pending",
+        "starter.PendingRun",
+        "starter.PendingRuns",
     ):
         assert f'id="singleton.{name}"' in api, name
     assert (site / "guides" / "durable-task" / "index.html").is_file()
