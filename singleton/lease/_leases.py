@@ -321,9 +321,7 @@ class Leases:
         settled before this call. The rules are in ``singleton/lease/_follow.py``."""
         return FollowHold(self, name, wait, newer_than)
 
-    async def acquire(
-        self, name: str, *, wait: Duration | None = None, limit: int = 1
-    ) -> Lease:
+    async def acquire(self, name: str, *, wait: Duration | None = None, limit: int = 1) -> Lease:
         """Acquire lease ``name``, waiting up to ``wait`` (default: the policy's) if it is busy.
         ``limit``: one of that many holders of ``name`` at once (default 1).
 
@@ -541,9 +539,7 @@ class LeaseHold:
 
     __slots__ = ("_keeper", "_lease", "_leases", "_limit", "_name", "_wait")
 
-    def __init__(
-        self, leases: Leases, name: str, wait: Duration | None, limit: int = 1
-    ) -> None:
+    def __init__(self, leases: Leases, name: str, wait: Duration | None, limit: int = 1) -> None:
         self._leases = leases
         self._name = name
         self._wait = wait

@@ -299,7 +299,15 @@ class LeaseStore:
         found = await self._run(
             release_script,
             "release",
-            (keys.lease, keys.channel, keys.result, keys.fence, keys.queue, keys.alive, keys.bounds),
+            (
+                keys.lease,
+                keys.channel,
+                keys.result,
+                keys.fence,
+                keys.queue,
+                keys.alive,
+                keys.bounds,
+            ),
             *args,
             within=within,
             shield_into=shield_into,

@@ -25,6 +25,7 @@ async def test_one_release_hands_over_to_the_first_waiter_only_over_one_subscrip
 ) -> None:
     # Fallbacks far beyond the test: only a push wake-up can make a waiter try again.
     leases = make_leases(ttl=30, wake_fallback=30)
+    await (await leases.acquire("warm-up")).release()  # both scripts loaded: no NOSCRIPT retry
     holder = await leases.acquire("x")
     waiters = []
     for _ in range(5):  # in this order at Redis: each has tried once before the next starts
