@@ -96,18 +96,10 @@ async def test_two_processes_taking_turns_get_even_shares(
             line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
             assert line.strip() == b"ready"
 
-        async def enough() -> bool:
-            return int(await redis_client.llen("served")) >= 400
+        queue = Leases(redis_client, namespace="fair").keys("turns").queue
 
         async def both_in_line() -> bool:  # each process's 50 waiters have queued
-            return (
-                int(
-                    await redis_client.zcard(
-                        Leases(redis_client, namespace="fair").keys("turns").queue
-                    )
-                )
-                >= 95
-            )
+            return int(await redis_client.zcard(queue)) >= 95
 
         await until(both_in_line, "both processes in line")
         start = int(await redis_client.llen("served"))
