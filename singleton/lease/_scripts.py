@@ -422,12 +422,11 @@ for _, token in ipairs(gone) do
   redis.call('HDEL', KEYS[3], token)
   expired = 1
 end
--- Our slot and fence live a TTL from now, the fence trace two.
+-- Our slot lives a TTL from now; the holders and their fences at least two.
 local function keep_slot(fence)
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
   keep(KEYS[1], ttl * 2)
   keep(KEYS[3], ttl * 2)
-  keep(KEYS[2], ttl * 2)
   return fence
 end
 -- Ours already (our earlier call ran, its reply was lost)?
@@ -437,6 +436,7 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
     fence = issue_fence_of(KEYS[2], ttl * 2)
     redis.call('HSET', KEYS[3], ARGV[1], string.format('%.0f', fence))
   end
+  keep(KEYS[2], ttl * 2)
   return {1, keep_slot(fence), 1}
 end
 local free = limit - redis.call('ZCARD', KEYS[1])
@@ -491,15 +491,13 @@ if until_ms then
     return -1
   end
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
-  local free = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[1])
-  local told = 0
+  -- Hand the free slots to the first in line ('next <token>' each).
   if redis.call('EXISTS', KEYS[5]) == 1 then
+    local free = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[1])
     prune(KEYS[5], KEYS[6], KEYS[7], now)
-    told = hand_off(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2], free, nil)
+    hand_off(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2], free, nil)
   end
-  if told == 0 then
-    redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], 'released')
-  end
+  -- Nobody in line: nobody to wake (every limit=N waiter waits in line).
   return 1
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
