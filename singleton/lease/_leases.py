@@ -20,6 +20,12 @@ cancelled, and should check ``lease.remaining()`` before each irreversible step.
 are not monotonic-clock based and replication is asynchronous (a failover can lose a lease),
 so a holder that must not act after losing the lease passes ``lease.fence`` to the store it
 writes to, and the guarded store's own duplicate check stays the correctness backstop.
+
+Waiting is fair: waiters of one name take it in the order their first try reached Redis
+(a line per name in Redis, see ``QUEUE`` in ``_scripts.py``); a release tells only the first
+in line. ``limit=N`` lets N hold one name at once, each with its own token, fence and renewal
+(``ACQUIRE_N``); its fences are distinct and increasing, but order each holder's own writes
+only, not the N holders against one resource they share.
 """
 
 from __future__ import annotations
