@@ -11,7 +11,6 @@ Layout for namespace ``durable-singleton`` and name ``MyHub/x``::
     durable-singleton:{=MyHub%2Fx}:alive      when each waiter's place runs out (zset, ms)
     durable-singleton:{=MyHub%2Fx}:bounds     a following waiter's adopt bound (hash)
     durable-singleton:{=MyHub%2Fx}:holders    ``limit=N`` only: holders (zset: token -> expiry ms)
-    durable-singleton:{=MyHub%2Fx}:fences     ``limit=N`` only: each holder's fence (hash)
     durable-singleton:{=MyHub%2Fx}:done:<tok> ``limit=N`` only: one holder's release record
 
 Both parts are percent-escaped (everything but ``A-Z a-z 0-9 _ . - ~``), so neither can contain
@@ -50,7 +49,6 @@ class LeaseKeys:
     alive: str
     bounds: str
     holders: str
-    fences: str
     base: str
 
     def done(self, token: str) -> str:
@@ -87,6 +85,5 @@ def lease_keys(namespace: str, name: str) -> LeaseKeys:
         alive=base + "alive",
         bounds=base + "bounds",
         holders=base + "holders",
-        fences=base + "fences",
         base=base,
     )

@@ -394,17 +394,17 @@ ACQUIRE_N = """
 -- limit=N: up to N holders at once, each with its own token, fence and expiry.
 -- KEYS[1]  holders key: zset token -> when that holder's lease runs out (ms, server clock)
 -- KEYS[2]  fence key (as ACQUIRE's: the last fence issued, to any of the N)
--- KEYS[3]  fences key: hash token -> the fence issued to that holder
--- KEYS[4]  the line of waiters, KEYS[5] their places, KEYS[6] their bounds (see QUEUE)
--- KEYS[7]  wake-up channel (all same slot)
+-- KEYS[3]  the line of waiters, KEYS[4] their places, KEYS[5] their bounds (see QUEUE)
+-- KEYS[6]  wake-up channel (all same slot)
 -- ARGV[1]  token of this acquisition
 -- ARGV[2]  TTL in milliseconds
 -- ARGV[3]  how long a place in line lives (ms); '0': do not wait in line
 -- ARGV[4]  '1': publish with SPUBLISH, else PUBLISH
 -- ARGV[5]  N, the limit (>= 2)
--- return   {1, fence, expired}  acquired (or already ours: a retry whose reply was lost);
---                    expired = 1 if this acquisition found a holder whose lease had run out
---                    without its release (dropped now), or on a retry
+-- return   {1, fence, expired}  acquired: the fence issued to this token (a retry whose
+--                    reply was lost gets a new, higher one: nobody saw the first); expired
+--                    = 1 if this acquisition found a holder whose lease had run out without
+--                    its release (its slot reclaimed now), or on such a retry
 --          {0, pttl, 0}  N hold it, or a slot is free but waiters ahead of us take it;
 --                    pttl: ms until the first holder's lease (or first waiter's place)
 --                    runs out. With ARGV[3] > 0 the caller is in line.
@@ -417,53 +417,46 @@ local place_ms = tonumber(ARGV[3])
 -- Holders whose lease ran out (they died, or were cut off): their slots are free again.
 local expired = 0
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
-for _, token in ipairs(gone) do
-  redis.call('ZREM', KEYS[1], token)
-  redis.call('HDEL', KEYS[3], token)
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
   expired = 1
 end
--- Our slot lives a TTL from now; the holders and their fences at least two.
-local function keep_slot(fence)
+-- Take (or, on a retry, keep) our slot: a TTL from now, the holders key at least two.
+local function take(retried)
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
   keep(KEYS[1], ttl * 2)
-  keep(KEYS[3], ttl * 2)
-  return fence
+  return {1, issue_fence_of(KEYS[2], ttl * 2), retried or expired}
 end
 -- Ours already (our earlier call ran, its reply was lost)?
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  local fence = tonumber(redis.call('HGET', KEYS[3], ARGV[1]))
-  if not fence then
-    fence = issue_fence_of(KEYS[2], ttl * 2)
-    redis.call('HSET', KEYS[3], ARGV[1], string.format('%.0f', fence))
-  end
-  keep(KEYS[2], ttl * 2)
-  return {1, keep_slot(fence), 1}
+  return take(1)
 end
 local free = limit - redis.call('ZCARD', KEYS[1])
 local ahead, pruned = 0, 0
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  pruned = prune(KEYS[4], KEYS[5], KEYS[6], now)
-  local rank = redis.call('ZRANK', KEYS[4], ARGV[1])
-  ahead = rank or redis.call('ZCARD', KEYS[4])
+local lined = redis.call('EXISTS', KEYS[3]) == 1
+if lined then
+  pruned = prune(KEYS[3], KEYS[4], KEYS[5], now)
+  local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
+  ahead = rank or redis.call('ZCARD', KEYS[3])
 end
 if free > ahead then
   -- Our turn: a slot, its own fence, out of the line.
-  unqueue(KEYS[4], KEYS[5], KEYS[6], ARGV[1])
-  local fence = issue_fence_of(KEYS[2], ttl * 2)
-  redis.call('HSET', KEYS[3], ARGV[1], string.format('%.0f', fence))
-  return {1, keep_slot(fence), expired}
+  if lined then
+    unqueue(KEYS[3], KEYS[4], KEYS[5], ARGV[1])
+  end
+  return take(nil)
 end
 -- Slots freed by a dead holder or waiter just now: tell those whose turn it became.
 if free > 0 and (expired == 1 or pruned > 0) then
-  hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], free, nil)
+  hand_off(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], free, nil)
 end
 if place_ms > 0 then
-  enqueue(KEYS[4], KEYS[5], ARGV[1], now, place_ms)
+  enqueue(KEYS[3], KEYS[4], ARGV[1], now, place_ms)
 end
 local pttl
 if free > 0 then
-  local first = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
-  pttl = first and tonumber(redis.call('ZSCORE', KEYS[5], first)) - now or 0
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  pttl = first and tonumber(redis.call('ZSCORE', KEYS[4], first)) - now or 0
 else
   pttl = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) - now
 end
@@ -474,8 +467,7 @@ RELEASE_N = """
 -- Give up one of the N slots of ACQUIRE_N.
 -- KEYS[1]  holders key, KEYS[2] wake-up channel
 -- KEYS[3]  this holder's release record ('<fence>'), so a retried release knows its own
--- KEYS[4]  fences key
--- KEYS[5]  the line of waiters, KEYS[6] their places, KEYS[7] their bounds (see QUEUE)
+-- KEYS[4]  the line of waiters, KEYS[5] their places, KEYS[6] their bounds (see QUEUE)
 -- ARGV[1]  token of the holder, ARGV[2] '1': SPUBLISH, else PUBLISH, ARGV[3] its fence,
 -- ARGV[4]  how long the record lives (ms), ARGV[5] N, the limit
 -- return   1 released now (the waiters whose turn it is told), or already (the record
@@ -485,19 +477,18 @@ local now = now_ms()
 local until_ms = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if until_ms then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[4], ARGV[1])
   if tonumber(until_ms) <= now then
     -- It had run out (nobody pruned it yet): not a release of a held slot.
     return -1
   end
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
-  -- Hand the free slots to the first in line ('next <token>' each).
-  if redis.call('EXISTS', KEYS[5]) == 1 then
+  -- Hand the free slots to the first in line ('next <token>' each). Nobody in line:
+  -- nobody to wake (every limit=N waiter waits in line).
+  if redis.call('EXISTS', KEYS[4]) == 1 then
     local free = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[1])
-    prune(KEYS[5], KEYS[6], KEYS[7], now)
-    hand_off(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2], free, nil)
+    prune(KEYS[4], KEYS[5], KEYS[6], now)
+    hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[2], ARGV[2], free, nil)
   end
-  -- Nobody in line: nobody to wake (every limit=N waiter waits in line).
   return 1
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
@@ -508,7 +499,7 @@ return -1
 
 EXTEND_N = """
 -- Renew one of the N slots of ACQUIRE_N.
--- KEYS[1]  holders key, KEYS[2] fences key, KEYS[3] fence key (all same slot)
+-- KEYS[1]  holders key, KEYS[2] fence key (same slot)
 -- ARGV[1]  token of the holder, ARGV[2] new TTL in ms, counted from now
 -- return   1 extended, 0 not ours any more (ran out, or deleted): untouched
 local now = now_ms()
@@ -518,7 +509,6 @@ if until_ms and tonumber(until_ms) > now then
   redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
   keep(KEYS[1], ttl * 2)
   keep(KEYS[2], ttl * 2)
-  keep(KEYS[3], ttl * 2)
   return 1
 end
 return 0

@@ -140,7 +140,6 @@ class LeaseStore:
             n_keys = (
                 keys.holders,
                 keys.fence,
-                keys.fences,
                 keys.queue,
                 keys.alive,
                 keys.bounds,
@@ -279,7 +278,6 @@ class LeaseStore:
                     keys.holders,
                     keys.channel,
                     keys.done(token),
-                    keys.fences,
                     keys.queue,
                     keys.alive,
                     keys.bounds,
@@ -328,7 +326,7 @@ class LeaseStore:
             extended = await self._run(
                 extend_n_script,
                 "extend",
-                (keys.holders, keys.fences, keys.fence),
+                (keys.holders, keys.fence),
                 token,
                 ttl_ms,
                 within=within,
