@@ -272,3 +272,23 @@ async def test_a_bad_limit_is_refused(make_leases: MakeLeases, limit: object) ->
         await leases.acquire("bad", limit=limit)  # type: ignore[arg-type]
     with pytest.raises((TypeError, ValueError), match="limit"):
         leases.hold("bad", limit=limit)  # type: ignore[arg-type]
+
+
+async def test_a_limit_n_hold_is_renewed_and_a_dead_holders_slot_is_reclaimed(
+    make_leases: MakeLeases, redis_client: aioredis.Redis
+) -> None:
+    leases = make_leases(ttl=0.3)
+    holders = leases.keys("renewed").holders
+    async with leases.hold("renewed", limit=2) as lease:
+        await asyncio.sleep(1.0)  # three TTLs: only renewal keeps the slot
+        assert await redis_client.zscore(holders, lease.token) is not None
+        assert lease.remaining() > 0
+    abandoned = [await leases.acquire("renewed", limit=2) for _ in range(2)]  # never released
+    with pytest.raises(Exception, match="held by someone else"):
+        await leases.acquire("renewed", limit=2, wait=0)
+    await asyncio.sleep(0.4)  # both ran out without their release
+    reclaimed = await leases.acquire("renewed", limit=2, wait=0)
+    assert reclaimed.after_expiry
+    assert reclaimed.fence > max(lease.fence for lease in abandoned)
+    assert await reclaimed.release()
+    assert not await abandoned[0].release()
