@@ -80,11 +80,17 @@ async def test_waiters_are_served_in_arrival_order_and_limit_n_works_on_a_cluste
         order.append(number)
         await lease.release()
 
-    waiting = []
-    for number in range(4):
-        waiting.append(asyncio.create_task(wait_turn(number)))
-        while int(await cluster_client.zcard(keys.queue)) < number + 1:
+    async def in_line(count: int) -> None:  # a condition, polled
+        for _ in range(500):
+            if int(await cluster_client.zcard(keys.queue)) >= count:
+                return
             await asyncio.sleep(0.01)
+        pytest.fail(f"{count} waiters never stood in line")
+
+    waiting = []
+    for number in range(4):  # each in line before the next starts: a known arrival order
+        waiting.append(asyncio.create_task(wait_turn(number)))
+        await in_line(number + 1)
     await holder.release()
     await asyncio.wait_for(asyncio.gather(*waiting), 10)
     assert order == [0, 1, 2, 3]
