@@ -22,8 +22,11 @@ from bench._handoff import lease_handoffs, python_redis_lock_handoffs, redis_py_
 from bench._runs import Check, RunOutcome, add_run_options, repeat, report
 from bench._stats import Summary, summarize, table
 from bench._uncontended import (
+    ACQUIRE_CYCLE,
+    LIMIT_CYCLE,
     async_cycles,
     commands_per_acquisition,
+    cpu_per_cycle,
     lease_for_bench,
     per_acquisition,
     sync_cycles,
@@ -36,6 +39,7 @@ from tests.redis_servers import running_redis_server
 UNCONTENDED_VS_FLOOR = 1.05
 HANDOFF_MEDIAN_MS = 1.1
 HANDOFF_P99_MS = 2.0
+LIMIT_VS_ONE = 1.10
 
 
 async def run_async(url: str, rounds: int, per_round: int, handoffs: int) -> dict[str, object]:
@@ -47,6 +51,9 @@ async def run_async(url: str, rounds: int, per_round: int, handoffs: int) -> dic
         commands = {
             name: await commands_per_acquisition(client, cycle) for name, cycle in cycles.items()
         }
+        cpu = {
+            name: await cpu_per_cycle(client, cycles[name]) for name in (ACQUIRE_CYCLE, LIMIT_CYCLE)
+        }
         handoff = {
             "our lease (pub/sub push)": await lease_handoffs(leases, handoffs),
             "redis.asyncio Lock, sleep=0.01": await redis_py_lock_handoffs(
@@ -56,7 +63,7 @@ async def run_async(url: str, rounds: int, per_round: int, handoffs: int) -> dic
                 client, 0.1, max(20, handoffs // 4)
             ),
         }
-        return {"uncontended": uncontended, "commands": commands, "handoff": handoff}
+        return {"uncontended": uncontended, "commands": commands, "handoff": handoff, "cpu": cpu}
     finally:
         await leases.aclose()
         await client.aclose()
@@ -186,7 +193,25 @@ def outcome_of(
         f"{ours.median_us - scripts.median_us:+.0f} µs (hold() vs those scripts: "
         f"{ours.median_us / scripts.median_us:.2f}x)"
     )
+    cpu: dict[str, tuple[float, float]] = results["cpu"]  # type: ignore[assignment]
+    one, many = (next(s for s in summaries if s.name == n) for n in (ACQUIRE_CYCLE, LIMIT_CYCLE))
+    detail.append("\n## limit=N vs limit=1, uncontended acquire + release\n")
+    detail.append(
+        table(
+            ["contender", "median µs (wall)", "client CPU µs", "Redis CPU µs"],
+            [
+                [s.name, f"{s.median_us:.0f}", f"{cpu[s.name][0]:.0f}", f"{cpu[s.name][1]:.1f}"]
+                for s in (one, many)
+            ],
+        )
+    )
     outcome = RunOutcome(detail="\n".join(detail))
+    for name, (client_us, server_us) in cpu.items():
+        outcome.figures[f"{name}: client CPU µs"] = client_us
+        outcome.figures[f"{name}: Redis CPU µs"] = server_us
+    limit_cpu = (cpu[LIMIT_CYCLE][0] + cpu[LIMIT_CYCLE][1]) / (
+        cpu[ACQUIRE_CYCLE][0] + cpu[ACQUIRE_CYCLE][1]
+    )
     for s in summaries:
         outcome.figures[f"{s.name}: median µs"] = s.median_us
         outcome.figures[f"{s.name}: p99 µs"] = s.p99_us
@@ -206,6 +231,12 @@ def outcome_of(
         ),
         f"hand-off p99 <= {HANDOFF_P99_MS} ms": Check(
             ours_handoff.p99_us <= HANDOFF_P99_MS * 1000, ours_handoff.p99_us / 1000, "ms"
+        ),
+        f"limit=N acquire <= {LIMIT_VS_ONE}x limit=1 (median wall)": Check(
+            many.median_us <= LIMIT_VS_ONE * one.median_us, many.median_us / one.median_us, "x"
+        ),
+        f"limit=N acquire <= {LIMIT_VS_ONE}x limit=1 (client + Redis CPU)": Check(
+            limit_cpu <= LIMIT_VS_ONE, limit_cpu, "x"
         ),
     }
     return outcome

@@ -21,6 +21,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+#: The ``limit=N`` contender, compared with ``acquire() + release()`` (limit 1).
+LIMIT = 3
+LIMIT_CYCLE = f"our lease: acquire(limit={LIMIT}) + release()"
+ACQUIRE_CYCLE = "our lease: acquire() + release()"
+
 AsyncCycle = Callable[[], Awaitable[None]]
 SyncCycle = Callable[[], None]
 
@@ -42,13 +47,16 @@ async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, Asyn
         # The floor's two round trips, each running our lease's script instead (fence, TIME,
         # release record, PUBLISH): what Redis and the wire cost us, without the library.
         token = secrets.token_hex(16)
-        lease_keys = (keys.lease, keys.fence, keys.result)
-        reply = await client.evalsha(acquire_script.sha, 3, *lease_keys, token, 15000)
+        line = (keys.queue, keys.alive, keys.bounds)
+        lease_keys = (keys.lease, keys.fence, keys.result, *line, keys.channel)
+        reply = await client.evalsha(
+            acquire_script.sha, 7, *lease_keys, token, 15000, 0, "0", 0, "0"
+        )
         if int(reply[0]) != 1:
             raise RuntimeError("raw floor with our scripts: the key was not free")
         args = (token, "0", reply[1], 15000)
-        release_keys = (keys.lease, keys.channel, keys.result, keys.fence)
-        await client.evalsha(release_script.sha, 4, *release_keys, *args)
+        release_keys = (keys.lease, keys.channel, keys.result, keys.fence, *line)
+        await client.evalsha(release_script.sha, 7, *release_keys, *args)
 
     async def lease_hold() -> None:
         async with leases.hold("bench/hold"):
@@ -56,6 +64,10 @@ async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, Asyn
 
     async def lease_acquire_release() -> None:
         lease = await leases.acquire("bench/acquire")
+        await lease.release()
+
+    async def lease_acquire_release_limit() -> None:
+        lease = await leases.acquire("bench/acquire-limit", limit=LIMIT)
         await lease.release()
 
     async def redis_py_lock() -> None:
@@ -69,6 +81,7 @@ async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, Asyn
         "raw, running our lease's two scripts (bare client)": raw_our_scripts,
         "our lease: async with leases.hold()": lease_hold,
         "our lease: acquire() + release()": lease_acquire_release,
+        LIMIT_CYCLE: lease_acquire_release_limit,
         "redis.asyncio Lock": redis_py_lock,
     }
 
@@ -154,3 +167,23 @@ async def commands_per_acquisition(
 
 def lease_for_bench(client: aioredis.Redis) -> Leases:
     return Leases(client, namespace="bench", policy=LeasePolicy(ttl=15.0))
+
+
+async def cpu_per_cycle(
+    client: aioredis.Redis, cycle: AsyncCycle, cycles: int = 1000
+) -> tuple[float, float]:
+    """(client CPU µs, Redis server µs) per cycle: this process's CPU time, and the usec
+    Redis's commandstats charge to the commands sent. Both are CPU, not wall time, so a loaded
+    machine's scheduling delays do not count."""
+    await client.config_resetstat()
+    started = time.process_time_ns()
+    for _ in range(cycles):
+        await cycle()
+    client_us = (time.process_time_ns() - started) / 1000 / cycles
+    stats = await client.info("commandstats")
+    server_us = sum(
+        int(row["usec"])
+        for name, row in stats.items()
+        if name in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_script|load")
+    )
+    return client_us, server_us / cycles

@@ -14,6 +14,8 @@ value raises :class:`ConfigurationError` naming the setting, never a silent defa
 ``SINGLETON_TERMINATE_WAIT``   10         seconds terminate-existing waits for the old instance
 ``SINGLETON_RETRY_AFTER``      5          ``Retry-After`` of the HTTP 503 answers
 ``SINGLETON_BUSY_RETRY_AFTER``  1         ``Retry-After`` of the HTTP 409 "in progress" answers
+``SINGLETON_LIMIT_<FUNCTION>``  (code)    holders at once per scope of one ``@singleton``
+                                          function (:func:`function_limit`); overrides ``limit=``
 =============================  =========  ===================================================
 """
 
@@ -115,3 +117,21 @@ def examples_enabled(environ: Mapping[str, str]) -> bool:
     """``SINGLETON_EXAMPLES`` (default false): whether this repository's function_app.py
     registers the examples. A malformed value is a ConfigurationError naming it."""
     return parse_bool(environ, EXAMPLES_SETTING)
+
+
+#: The prefix of the per-function ``@singleton`` limit settings.
+LIMIT_SETTING_PREFIX = "SINGLETON_LIMIT_"
+
+
+def limit_setting(function_name: str) -> str:
+    """The app setting that sets ``function_name``'s ``@singleton`` limit: the name upper-cased,
+    each character outside A-Z 0-9 ``_`` turned into ``_`` (``sync-orders`` ->
+    ``SINGLETON_LIMIT_SYNC_ORDERS``)."""
+    return LIMIT_SETTING_PREFIX + re.sub(r"[^A-Z0-9_]", "_", function_name.upper())
+
+
+def function_limit(environ: Mapping[str, str], function_name: str, default: int) -> int:
+    """How many may hold one scope of ``function_name`` at once: its setting (see
+    :func:`limit_setting`, a whole number >= 1) if set, else ``default`` (the decorator's
+    ``limit=``). A malformed value raises ConfigurationError naming the setting."""
+    return parse_count(environ, limit_setting(function_name), default, minimum=1)

@@ -62,6 +62,7 @@ from singleton._errors import (
     LeaseUnavailable,
 )
 from singleton._runtime import default_leases
+from singleton._settings import function_limit
 from singleton.functions._host import message_wait
 from singleton.functions._problems import misconfigured, problem, retry_later
 from singleton.functions._scope import CallableScope, Template, near_miss
@@ -150,6 +151,7 @@ def singleton(
     name: str | None = None,
     retry_after: int = 1,
     leases: Callable[[], Leases] = default_leases,
+    limit: int = 1,
 ) -> Guarding: ...
 
 
@@ -162,6 +164,7 @@ def singleton(
     name: str | None = None,
     retry_after: int = 1,
     leases: Callable[[], Leases] = default_leases,
+    limit: int = 1,
 ) -> Skipping: ...
 
 
@@ -173,8 +176,10 @@ def singleton(
     name: str | None = None,
     retry_after: int = 1,
     leases: Callable[[], Leases] = default_leases,
+    limit: int = 1,
 ) -> Guarding | Skipping:
-    """One invocation per ``scope`` at a time, across every process sharing the Redis.
+    """One invocation per ``scope`` at a time (``limit`` at a time), across every process
+    sharing the Redis.
 
     scope:       a binding expression (``"{customerId}"``, filled from the trigger's data), ``""``
                  for one scope for the whole function, or a callable given the function's
@@ -187,6 +192,9 @@ def singleton(
                  functions given the same name share their scopes.
     retry_after: the ``Retry-After`` seconds of an HTTP 409 from ``"wait"``/``"fail"``.
     leases:      where leases come from (default: the process's, from the app settings).
+    limit:       how many invocations of one scope may run at once (default 1); the app
+                 setting ``SINGLETON_LIMIT_<FUNCTION NAME>`` overrides it (read at the first
+                 invocation). Waiters are served in arrival order at Redis.
     """
     if on_busy not in _ON_BUSY:
         raise ValueError(f"on_busy must be one of {_ON_BUSY}, not {on_busy!r}")
@@ -203,6 +211,8 @@ def singleton(
         raise ValueError(f"retry_after must be whole seconds >= 0, not {retry_after!r}")
     if not isinstance(scope, str) and not callable(scope):
         raise TypeError(f"scope must be a str or a callable, not {scope!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a whole number >= 1, not {limit!r}")
     scope_of = _scope_factory(scope)
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
@@ -221,6 +231,7 @@ def singleton(
             name=name or f"{function.__module__}.{function.__qualname__}",
             retry_after=retry_after,
             leases=leases,
+            limit=limit,
         )
 
         @functools.wraps(function)
@@ -261,8 +272,12 @@ class _Guard:
         name: str,
         retry_after: int,
         leases: Callable[[], Leases],
+        limit: int = 1,
     ) -> None:
         self._function = function
+        self._code_limit = limit
+        self._limit: int | None = None  # with its app setting applied, at the first invocation
+        self._function_name = function.__name__  # the host's name for it, once indexed
         self._signature = inspect.signature(function)
         parameters = self._signature.parameters
         #: The parameters' names, in order, for binding an invocation without
@@ -292,6 +307,7 @@ class _Guard:
         """The app is being indexed: refuse a scope placeholder that is a near miss of a name
         the trigger declares, or that the trigger can never fill (InvalidScope)."""
         self._trigger = trigger
+        self._function_name = function_name
         refusal = self._refusal(trigger)
         if refusal is not None:
             self._refused = f"function {function_name!r}: {refusal}"
@@ -363,7 +379,9 @@ class _Guard:
         entered = False
         try:
             async with self._leases().hold(
-                f"function:{self._name}:{scope}", wait=self._wait_for(trigger)
+                f"function:{self._name}:{scope}",
+                wait=self._wait_for(trigger),
+                limit=self._limit or self._resolve_limit(),
             ) as lease:
                 entered = True
                 token = _current_lease.set(lease)
@@ -402,6 +420,11 @@ class _Guard:
             "the function's @singleton scope names a parameter its trigger does not declare "
             "(the function's log says which); the function did not run",
         )
+
+    def _resolve_limit(self) -> int:
+        """The limit: ``SINGLETON_LIMIT_<function>`` if set, else the decorator's (once)."""
+        self._limit = function_limit(os.environ, self._function_name, self._code_limit)
+        return self._limit
 
     def _wait_for(self, trigger: Trigger) -> float | None:
         """The decorator's wait, else the trigger's (queue, Service Bus: the function's

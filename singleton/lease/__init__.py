@@ -5,7 +5,8 @@ decorator are built on it. Each file holds one part of the mechanism:
 
 * ``_leases.py``  — ``Leases`` (acquire, wait, hold) and ``Lease`` (release, extend)
 * ``_follow.py``  — following a lease: ``hold_or_follow``'s rules, ``Settled``, ``FollowHold``
-* ``_scripts.py`` — the Lua scripts, each with its KEYS/ARGV/return contract
+* ``_scripts.py`` — the Lua scripts, each with its KEYS/ARGV/return contract (the line of
+  waiters for fair waiting, ``limit=N``)
 * ``_store.py``   — runs the scripts; the one place redis-py errors are translated
 * ``_keys.py``    — where a lease lives in Redis (key, fence counter, wake-up channel)
 * ``_policy.py``  — TTL, wait, renewal: ``LeasePolicy`` and the duration helpers

@@ -7,12 +7,17 @@ Layout for namespace ``durable-singleton`` and name ``MyHub/x``::
     durable-singleton:{=MyHub%2Fx}:released   channel published on release
     durable-singleton:{=MyHub%2Fx}:result     the last release: token, fence and settled result
                                               (short TTL)
+    durable-singleton:{=MyHub%2Fx}:queue      waiters in arrival order (zset: token -> ticket)
+    durable-singleton:{=MyHub%2Fx}:alive      when each waiter's place runs out (zset, ms)
+    durable-singleton:{=MyHub%2Fx}:bounds     a following waiter's adopt bound (hash)
+    durable-singleton:{=MyHub%2Fx}:holders    ``limit=N`` only: holders (zset: token -> expiry ms)
+    durable-singleton:{=MyHub%2Fx}:done:<tok> ``limit=N`` only: one holder's release record
 
 Both parts are percent-escaped (everything but ``A-Z a-z 0-9 _ . - ~``), so neither can contain
 ``:``, ``{`` or ``}``: a name can neither leave its namespace nor collide with another name, and
 escaping is reversible, hence injective. Every key carries a TTL: nothing outlives its lease
 for longer than the lease's TTL (the release record, its own short one). The ``{=...}`` hash
-tag puts all four in one Redis
+tag puts all of them in one Redis
 Cluster slot; the ``=`` keeps the tag non-empty for the empty name (an empty tag ``{}`` would
 make Redis hash each whole key separately).
 """
@@ -40,6 +45,15 @@ class LeaseKeys:
     fence: str
     channel: str
     result: str
+    queue: str
+    alive: str
+    bounds: str
+    holders: str
+    base: str
+
+    def done(self, token: str) -> str:
+        """The release record of one ``limit=N`` holder (its token is hex: no escaping)."""
+        return self.base + "done:" + token
 
 
 def lease_key_pattern(namespace: str) -> str:
@@ -67,4 +81,9 @@ def lease_keys(namespace: str, name: str) -> LeaseKeys:
         fence=base + "fence",
         channel=base + "released",
         result=base + "result",
+        queue=base + "queue",
+        alive=base + "alive",
+        bounds=base + "bounds",
+        holders=base + "holders",
+        base=base,
     )

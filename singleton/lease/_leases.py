@@ -20,6 +20,12 @@ cancelled, and should check ``lease.remaining()`` before each irreversible step.
 are not monotonic-clock based and replication is asynchronous (a failover can lose a lease),
 so a holder that must not act after losing the lease passes ``lease.fence`` to the store it
 writes to, and the guarded store's own duplicate check stays the correctness backstop.
+
+Waiting is fair: waiters of one name take it in the order their first try reached Redis
+(a line per name in Redis, see ``QUEUE`` in ``_scripts.py``); a release tells only the first
+in line. ``limit=N`` lets N hold one name at once, each with its own token, fence and renewal
+(``ACQUIRE_N``); its fences are distinct and increasing, but order each holder's own writes
+only, not the N holders against one resource they share.
 """
 
 from __future__ import annotations
@@ -60,6 +66,18 @@ logger = logging.getLogger(__name__)
 _MIN_NAP = 0.001
 #: The longest a cleanup (a release after a failed or cancelled acquire) may take.
 _CLEANUP_WITHIN = 1.0
+#: A waiter's place in line lives this many ``wake_fallback`` s past each of its tries (it
+#: tries at least once per fallback): a waiter that died is skipped that long after.
+PLACE_FALLBACKS = 3
+
+
+def check_limit(limit: object) -> int:
+    """``limit`` as a holder count: an int >= 1 (ValueError / TypeError otherwise)."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be an int >= 1, not {limit!r}")
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, not {limit!r}")
+    return limit
 
 
 def refuse_unsupported(policy: LeasePolicy, *, cluster: bool) -> None:
@@ -88,6 +106,7 @@ class Lease:
     __slots__ = (
         "_keys",
         "_leases",
+        "_limit",
         "_result",
         "_valid_until",
         "acquired_at",
@@ -107,9 +126,11 @@ class Lease:
         fence: int,
         acquired_at: float,
         after_expiry: bool = False,
+        limit: int = 1,
     ) -> None:
         self._leases = leases
         self._keys = keys
+        self._limit = limit
         self.name = name
         self.token = token
         self.fence = fence
@@ -120,7 +141,13 @@ class Lease:
 
     @property
     def key(self) -> str:
-        return self._keys.lease
+        """The Redis key holding this lease (for ``limit`` > 1, the zset of its holders)."""
+        return self._keys.lease if self._limit == 1 else self._keys.holders
+
+    @property
+    def limit(self) -> int:
+        """How many may hold this lease's name at once (1: a plain lease)."""
+        return self._limit
 
     def remaining(self) -> float:
         """Seconds the lease is still certainly ours by this process's monotonic clock: the
@@ -140,6 +167,8 @@ class Lease:
         nothing adoptable. The last result given counts."""
         if not isinstance(result, str):
             raise TypeError(f"a lease's result must be a str, not {result!r}")
+        if self._limit > 1:
+            raise ValueError("a lease held with limit > 1 has no followers to settle for")
         self._result = result
 
     @property
@@ -179,6 +208,7 @@ class Lease:
                 result=result,
                 within=remaining,
                 shield_into=leases._background if shielded else None,
+                limit=self._limit,
             )
         except asyncio.CancelledError:
             if shielded:  # the release goes on without us: the lease is not ours to use
@@ -208,7 +238,7 @@ class Lease:
         if remaining <= 0:
             return False
         extended = await self._leases.store.extend(
-            self._keys, self.token, milliseconds(ttl_s), within=remaining
+            self._keys, self.token, milliseconds(ttl_s), within=remaining, limit=self._limit
         )
         if not extended:
             self.end()
@@ -217,7 +247,8 @@ class Lease:
         return extended
 
     def __repr__(self) -> str:
-        return f"Lease(name={self.name!r}, key={self.key!r}, fence={self.fence})"
+        limit = "" if self._limit == 1 else f", limit={self._limit}"
+        return f"Lease(name={self.name!r}, key={self.key!r}, fence={self.fence}{limit})"
 
 
 class Leases:
@@ -257,17 +288,21 @@ class Leases:
         #: Shielded releases in flight (their callers were cancelled): aclose() waits for them.
         self._background: set[asyncio.Future[Any]] = set()
         self._ttl_ms = milliseconds(self.policy.ttl)
+        self._place_ms = milliseconds(PLACE_FALLBACKS * self.policy.wake_fallback)
 
     def keys(self, name: str) -> LeaseKeys:
         """Where lease ``name`` lives in Redis."""
         return lease_keys(self.namespace, name)
 
-    def hold(self, name: str, *, wait: Duration | None = None) -> LeaseHold:
+    def hold(self, name: str, *, wait: Duration | None = None, limit: int = 1) -> LeaseHold:
         """``async with leases.hold(name) as lease:`` — acquire (waiting up to ``wait``, default
         the policy's), renew in the background while held, release on exit.
 
-        See :class:`LeaseHold` for what happens when the lease is lost."""
-        return LeaseHold(self, name, wait)
+        ``limit``: how many may hold ``name`` at once across every process (default 1). Each
+        holder has its own token, fence and renewal. Waiters are served in arrival order at
+        Redis (see :meth:`acquire`). See :class:`LeaseHold` for what happens when the lease
+        is lost."""
+        return LeaseHold(self, name, wait, check_limit(limit))
 
     def hold_or_follow(
         self, name: str, *, wait: Duration | None = None, newer_than: int | None = None
@@ -292,20 +327,32 @@ class Leases:
         settled before this call. The rules are in ``singleton/lease/_follow.py``."""
         return FollowHold(self, name, wait, newer_than)
 
-    async def acquire(self, name: str, *, wait: Duration | None = None) -> Lease:
+    async def acquire(self, name: str, *, wait: Duration | None = None, limit: int = 1) -> Lease:
         """Acquire lease ``name``, waiting up to ``wait`` (default: the policy's) if it is busy.
+        ``limit``: one of that many holders of ``name`` at once (default 1).
+
+        Fair: waiters of one name take it in the order their first try reached Redis (FIFO).
+        A waiter keeps its place by trying at least once per ``wake_fallback``; one that died
+        loses it ``PLACE_FALLBACKS`` fallbacks after its last try. A caller that does not
+        wait (``wait=0``) does not queue, and never takes a free lease from the line.
 
         Not renewed: the caller releases it (or extends it) before :meth:`Lease.remaining`
         runs out. Raises LeaseBusy, LeaseUnavailable (nothing held) or
         ReplicasNotAcknowledged. Cancellation-safe: a cancelled acquire whose script may
         have run gives the lease back before the cancellation propagates.
         """
-        lease = await self._take(name, wait, follow=False)
+        lease = await self._take(name, wait, follow=False, limit=check_limit(limit))
         assert isinstance(lease, Lease)  # only a follower can be given a Settled
         return lease
 
     async def _take(
-        self, name: str, wait: Duration | None, *, follow: bool, newer_than: int | None = None
+        self,
+        name: str,
+        wait: Duration | None,
+        *,
+        follow: bool,
+        newer_than: int | None = None,
+        limit: int = 1,
     ) -> Lease | Settled:
         wait_s = self.policy.wait if wait is None else seconds(wait, what="wait")
         if wait_s < 0:
@@ -313,21 +360,29 @@ class Leases:
         self.eviction.start()
         keys = lease_keys(self.namespace, name)
         token = secrets.token_hex(16)
+        place_ms = self._place_ms if wait_s > 0 else 0
         sent_at = self._clock()
         # Past a result already seen, a later holder's may be in the record already.
         first_bound = None if newer_than is None or not follow else newer_than + 1
-        attempt = await self._try(keys, token, first_bound)
-        if not attempt.acquired and attempt.result is None:
-            if wait_s <= 0:
-                raise LeaseBusy(f"lease {name!r} is held by someone else")
-            # A follower adopts only what the holder it found, or a later one, settles
-            # (see _follow.py: an unknown fence adopts nothing).
-            adopt_from = adopt_bound(attempt.fence, newer_than) if follow else None
-            if follow and adopt_from is None:
-                logger.info("lease %r: its holder's fence is unknown; not following it", name)
-            attempt, sent_at = await timed_lease_wait(
-                self._wait(name, keys, token, sent_at + wait_s, attempt, adopt_from)
+        try:
+            attempt = await self._try(
+                keys, token, first_bound, place_ms, "1" if follow else "0", limit
             )
+            if not attempt.acquired and attempt.result is None:
+                if wait_s <= 0:
+                    raise LeaseBusy(f"lease {name!r} is held by someone else")
+                # A follower adopts only what the holder it found, or a later one, settles
+                # (see _follow.py: an unknown fence adopts nothing).
+                adopt_from = adopt_bound(attempt.fence, newer_than) if follow else None
+                if follow and adopt_from is None:
+                    logger.info("lease %r: its holder's fence is unknown; not following it", name)
+                attempt, sent_at = await timed_lease_wait(
+                    self._wait(name, keys, token, sent_at + wait_s, attempt, adopt_from, limit)
+                )
+        except BaseException:
+            if place_ms:  # in line, maybe: give the place up rather than hold up the next
+                await self._leave(keys, token, limit)
+            raise
         if attempt.result is not None:
             logger.debug("followed lease %r: fence %d settled it", name, attempt.fence)
             return Settled(result=attempt.result, fence=attempt.fence)
@@ -339,15 +394,32 @@ class Leases:
             fence=attempt.fence,
             acquired_at=sent_at,
             after_expiry=attempt.after_expiry,
+            limit=limit,
         )
         logger.debug("acquired lease %r (fence %d)", name, attempt.fence)
         return lease
 
-    async def _try(self, keys: LeaseKeys, token: str, adopt_from: int | None = None) -> Attempt:
+    async def _try(
+        self,
+        keys: LeaseKeys,
+        token: str,
+        adopt_from: int | None = None,
+        place_ms: int = 0,
+        bound_mode: str = "0",
+        limit: int = 1,
+    ) -> Attempt:
         policy = self.policy
         try:
             if not policy.min_replicas:
-                return await self.store.acquire(keys, token, self._ttl_ms, adopt_from=adopt_from)
+                return await self.store.acquire(
+                    keys,
+                    token,
+                    self._ttl_ms,
+                    adopt_from=adopt_from,
+                    place_ms=place_ms,
+                    bound_mode=bound_mode,
+                    limit=limit,
+                )
             attempt, acknowledged = await self.store.acquire_confirmed(
                 keys,
                 token,
@@ -355,22 +427,36 @@ class Leases:
                 policy.min_replicas,
                 milliseconds(policy.replica_timeout),
                 adopt_from=adopt_from,
+                place_ms=place_ms,
+                bound_mode=bound_mode,
+                limit=limit,
             )
         except (Exception, asyncio.CancelledError):
             # The script may have run and only its reply been lost, or we were cancelled
             # after it reached Redis (a caller's timeout, the WAIT of min_replicas): give
             # back what may be ours rather than leave it held for the whole TTL.
-            await self._forget(keys, token)
+            await self._forget(keys, token, limit)
             raise
         if attempt.acquired and acknowledged < policy.min_replicas:
-            await self._forget(keys, token)
+            await self._forget(keys, token, limit)
             raise ReplicasNotAcknowledged(
                 f"lease {keys.lease!r}: {acknowledged} of {policy.min_replicas} replicas "
                 f"acknowledged within {policy.replica_timeout} s; released it again"
             )
         return attempt
 
-    async def _forget(self, keys: LeaseKeys, token: str) -> None:
+    async def _leave(self, keys: LeaseKeys, token: str, limit: int) -> None:
+        """Give up a place in line we may have: shielded and bounded, as :meth:`_forget`; a
+        place not given up runs out by itself."""
+        within = min(_CLEANUP_WITHIN, self.policy.ttl)
+        try:
+            await self.store.leave(
+                keys, token, limit=limit, within=within, shield_into=self._background
+            )
+        except LeaseUnavailable as exc:
+            logger.warning("could not leave the line of %r: %r", keys.lease, exc)
+
+    async def _forget(self, keys: LeaseKeys, token: str, limit: int = 1) -> None:
         """Release a lease we may hold without knowing: shielded (it runs to its end even if
         we are cancelled again) and bounded; it expires with its TTL anyway."""
         within = min(_CLEANUP_WITHIN, self.policy.ttl)
@@ -382,6 +468,7 @@ class Leases:
                 record_ttl_ms=milliseconds(within),
                 within=within,
                 shield_into=self._background,
+                limit=limit,
             )
         except LeaseUnavailable as exc:
             logger.warning("could not clean up %r after a failed acquire: %r", keys.lease, exc)
@@ -394,10 +481,14 @@ class Leases:
         deadline: float,
         busy: Attempt,
         adopt_from: int | None,
+        limit: int = 1,
     ) -> tuple[Attempt, float]:
         """Wait for a busy lease until ``deadline``: the winning attempt (acquired, or — with
-        ``adopt_from`` — a result adopted) and when it was sent."""
-        with self._wakeups.watch(keys.channel) as signal:
+        ``adopt_from`` — a result adopted) and when it was sent. Each try keeps our place in
+        line; a release wakes only the first in line (``next <token>``), and followers with
+        its result."""
+        bound_mode = "0" if adopt_from is None else "2"
+        with self._wakeups.watch(keys.channel, token) as signal:
             # Until Redis confirms the subscription a release can slip past unseen, so the
             # next try waits for it — but no longer than a fallback nap.
             await signal.subscribed(self._nap(deadline - self._clock(), busy.pttl_ms))
@@ -408,7 +499,9 @@ class Leases:
                         return Attempt(False, settled.fence, result=settled.result), self._clock()
                 signal.clear()
                 attempt_at = self._clock()
-                attempt = await self._try(keys, token, adopt_from)
+                attempt = await self._try(
+                    keys, token, adopt_from, self._place_ms, bound_mode, limit
+                )
                 if attempt.acquired or attempt.result is not None:
                     return attempt, attempt_at
                 remaining = deadline - self._clock()
@@ -450,18 +543,19 @@ class LeaseHold:
     logged; the lease then expires with its TTL.
     """
 
-    __slots__ = ("_keeper", "_lease", "_leases", "_name", "_wait")
+    __slots__ = ("_keeper", "_lease", "_leases", "_limit", "_name", "_wait")
 
-    def __init__(self, leases: Leases, name: str, wait: Duration | None) -> None:
+    def __init__(self, leases: Leases, name: str, wait: Duration | None, limit: int = 1) -> None:
         self._leases = leases
         self._name = name
         self._wait = wait
+        self._limit = limit
         self._lease: Lease | None = None
         self._keeper: LeaseKeeper | None = None
 
     async def __aenter__(self) -> Lease:
         holder = holder_task(self._lease is not None, "LeaseHold", "Leases.hold")
-        lease = await self._leases.acquire(self._name, wait=self._wait)
+        lease = await self._leases.acquire(self._name, wait=self._wait, limit=self._limit)
         self._keep(lease, holder)
         return lease
 

@@ -8,21 +8,119 @@ from __future__ import annotations
 
 import hashlib
 
+QUEUE = """
+-- The line of waiters of one lease (fair, FIFO waiting; singleton/lease/_leases.py):
+--   queue   zset token -> ticket: the arrival order at Redis (tickets only grow)
+--   alive   zset token -> ms (server clock) when that waiter's place runs out unless it
+--           tries again first: a waiter that died is dropped from the line at its next prune
+--   bounds  hash token -> fence: a following waiter (hold_or_follow) adopts a result settled
+--           by a holder with that fence or a later one, and then does not want the lease
+-- Every key carries a TTL at least as long as the longest place in the line.
+-- The server's clock in milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Keep key alive at least ms more (a key without a TTL gets one; a longer one stays).
+local function keep(key, ms)
+  local left = redis.call('PTTL', key)
+  if left ~= -2 and left < ms then
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+-- Take one waiter out of the line (it got the lease, adopted a result, gave up or died).
+local function unqueue(queue, alive, bounds, token)
+  redis.call('ZREM', queue, token)
+  redis.call('ZREM', alive, token)
+  redis.call('HDEL', bounds, token)
+end
+-- Drop the waiters whose place ran out (at most 100 per call); returns how many.
+local function prune(queue, alive, bounds, now)
+  local dead = redis.call('ZRANGEBYSCORE', alive, '-inf', now, 'LIMIT', 0, 100)
+  for _, token in ipairs(dead) do
+    unqueue(queue, alive, bounds, token)
+  end
+  return #dead
+end
+-- Join the end of the line (a ticket above every other), or keep our place; either way
+-- our place lives place_ms more.
+local function enqueue(queue, alive, token, now, place_ms)
+  if not redis.call('ZSCORE', queue, token) then
+    local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')
+    local ticket = 1
+    if last[2] then
+      ticket = tonumber(last[2]) + 1
+    end
+    redis.call('ZADD', queue, ticket, token)
+  end
+  redis.call('ZADD', alive, now + place_ms, token)
+  keep(queue, place_ms)
+  keep(alive, place_ms)
+end
+-- Tell the first n waiters that want the lease that it is their turn ('next <token>' on
+-- the channel). settled: the fence of a result just settled (else nil): a following waiter
+-- whose bound is at most that fence adopts it from the release message, so it leaves the
+-- line instead. Returns how many were told.
+local function hand_off(queue, alive, bounds, channel, flag, n, settled)
+  local told, index = 0, 0
+  while told < n do
+    local token = redis.call('ZRANGE', queue, index, index)[1]
+    if not token then
+      break
+    end
+    local bound = settled and tonumber(redis.call('HGET', bounds, token) or 0) or 0
+    if settled and bound > 0 and bound <= settled then
+      unqueue(queue, alive, bounds, token)
+    else
+      redis.call(flag == '1' and 'SPUBLISH' or 'PUBLISH', channel, 'next ' .. token)
+      told, index = told + 1, index + 1
+    end
+  end
+  return told
+end
+-- The fence issuing of ACQUIRE (see there), for a fence key and its trace's life in ms.
+local function issue_fence_of(fence_key, trace_ms)
+  local now = redis.call('TIME')
+  local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('GET', fence_key))
+  if last and last >= fence then
+    fence = last + 1
+  end
+  redis.call('SET', fence_key, string.format('%.0f', fence), 'PX', trace_ms)
+  return fence
+end
+"""
+
 ACQUIRE = """
 -- KEYS[1]  lease key: the holder's token, expiring after the TTL
 -- KEYS[2]  fence key of that lease: the last fence issued; it outlives the lease by one TTL
 --          (its trace), and a release cuts it to the release record's life
 -- KEYS[3]  release record of that lease (see RELEASE): '<token> <fence>[ <result>]'
+-- KEYS[4]  the line of waiters (QUEUE's queue), KEYS[5] their places (alive),
+-- KEYS[6]  following waiters' bounds (bounds), KEYS[7] the wake-up channel (all same slot)
 -- ARGV[1]  token of this acquisition (random, unique per acquisition)
 -- ARGV[2]  TTL in milliseconds
+-- ARGV[3]  how long a place in line lives (ms) unless this waiter tries again; '0': do not
+--          wait in line (a caller that fails at once when busy)
+-- ARGV[4]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
+-- ARGV[5]  follower's adopt bound ('0': none; see ADOPT)
+-- ARGV[6]  how a waiter's bound is kept with its place: '0' a plain waiter (none), '1' a
+--          follower's first try (the holder's fence, or ARGV[5] if higher), '2' a following
+--          waiter (ARGV[5]). Set once, when the waiter joins the line.
 -- return   {1, fence, expired}  acquired now, or already ours (a retried call whose reply
 --                      was lost, which must not read as busy): the fence issued to this token;
 --                      expired = 1 when the previous holder did not release the lease (it ran
 --                      out or was deleted) within the last TTL — it may still be acting on it
 --                      — 0 when it was released, or nobody held it within the last TTL
---          {0, pttl, fence}  held by another token; pttl = its remaining ms (-1: no expiry),
---                      fence = the holder's (0 if unknown: the fence key was evicted), for
---                      followers (see ADOPT and singleton/lease/_follow.py)
+--          {0, pttl, fence}  not acquired: held by another token (pttl its remaining ms, -1
+--                      no expiry, fence the holder's, 0 if unknown: the fence key was
+--                      evicted), or free but another waiter's turn (pttl: ms until that
+--                      waiter's place runs out, fence: one above the last issued, which only
+--                      a later holder can settle). With ARGV[3] > 0 the caller is in line.
+--
+-- Fair waiting: a free lease is taken only when nobody is in line or the caller is its
+-- first; the others wait their turn in arrival order (RELEASE tells the next one). Without a
+-- line the first command is today's SET NX, so an uncontended acquire costs what it did.
 --
 -- A fence is the server's clock in microseconds since the epoch, or the last fence + 1 while
 -- the fence key still remembers one at least that high (two acquisitions in one microsecond,
@@ -32,22 +130,9 @@ ACQUIRE = """
 -- about 2^51: exact in Lua's doubles (2^53), so no arithmetic here rounds.
 -- The fence key lives two TTLs from each acquisition or renewal: one past the lease's end.
 local trace_ms = tonumber(ARGV[2]) * 2
+local place_ms = tonumber(ARGV[3])
 local function issue_fence()
-  -- TIME is {seconds, microseconds} of the server's wall clock.
-  local now = redis.call('TIME')
-  -- Both parts as one number of microseconds since the epoch.
-  local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
-  -- The last fence issued for this name, if the fence key still holds one (nil otherwise).
-  local last = tonumber(redis.call('GET', KEYS[2]))
-  -- Never issue that fence again or a lower one, whatever the clock says.
-  if last and last >= fence then
-    -- One more than the last: still strictly increasing.
-    fence = last + 1
-  end
-  -- Remember it past the lease; '%.0f' writes every digit (tostring would round).
-  redis.call('SET', KEYS[2], string.format('%.0f', fence), 'PX', trace_ms)
-  -- The caller gets it as an integer reply.
-  return fence
+  return issue_fence_of(KEYS[2], trace_ms)
 end
 -- Called with the lease just taken, before a new fence overwrites the last one: 1 if the
 -- last holder's lease ended without its release (the fence key outlives an expired lease by
@@ -68,11 +153,34 @@ local function previous_expired()
   -- It ran out (or an operator deleted it) with its holder maybe still at work.
   return 1
 end
--- Take the lease if nobody holds it: the token, with the TTL, only if the key is absent.
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  -- Taken: was it released by the last holder? Then issue this acquisition's fence.
+-- Taken now: whether the last holder released it, then this acquisition's fence.
+local function taken()
   local expired = previous_expired()
   return {1, issue_fence(), expired}
+end
+local now = nil
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  -- Nobody in line: take the lease if nobody holds it (today's path, one command).
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return taken()
+  end
+else
+  -- A line: drop the dead from it, then only its first may take a free lease.
+  now = now_ms()
+  local pruned = prune(KEYS[4], KEYS[5], KEYS[6], now)
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    local first = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
+    if not first or first == ARGV[1] then
+      -- Our turn: leave the line with the lease (RELEASE tells the next one).
+      unqueue(KEYS[4], KEYS[5], KEYS[6], ARGV[1])
+      redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+      return taken()
+    end
+    -- Another waiter's turn. It was told, unless it became first just now by the prune.
+    if pruned > 0 then
+      hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], 1, nil)
+    end
+  end
 end
 -- Held already: by our own token (our earlier call ran, its reply was lost)?
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -91,18 +199,44 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   -- The fence key alone was lost (evicted): nobody saw our fence, so issue a new, higher one.
   return {1, issue_fence(), 1}
 end
--- Someone else's: how long it has left (the waiter's fallback nap) and the holder's fence
--- (a follower adopts only results settled by this holder or a later one; 0: unknown).
-return {0, redis.call('PTTL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or 0)}
+-- Not ours: the holder's fence (a follower adopts only results settled by this holder or
+-- a later one; 0: unknown), and how long it has left (the waiter's fallback nap).
+local fence = tonumber(redis.call('GET', KEYS[2]) or 0)
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -2 then
+  -- Free, but another waiter's turn: only a later holder can settle anything now, and we
+  -- try again when that waiter's place would run out.
+  if fence > 0 then
+    fence = fence + 1
+  end
+  local first = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
+  pttl = math.max(0, tonumber(redis.call('ZSCORE', KEYS[5], first) or 0) - now)
+end
+-- Waiting: take (or keep, and refresh) our place in line.
+if place_ms > 0 then
+  enqueue(KEYS[4], KEYS[5], ARGV[1], now or now_ms(), place_ms)
+  if ARGV[6] ~= '0' then
+    local bound = tonumber(ARGV[5])
+    if ARGV[6] == '1' and fence > bound then
+      bound = fence
+    end
+    if bound > 0 and redis.call('HSETNX', KEYS[6], ARGV[1], bound) == 1 then
+      redis.call('PEXPIRE', KEYS[6], place_ms + 1000)
+    end
+  end
+end
+return {0, pttl, fence}
 """
 
 ADOPT = """
--- Put before ACQUIRE (same KEYS and ARGV, plus this): adopt a settled result, or acquire.
+-- Put before ACQUIRE (same KEYS and ARGV): adopt a settled result, or acquire.
 -- KEYS[3]  release record of that lease (see RELEASE): '<token> <fence> <result>' if settled
--- ARGV[3]  the lowest fence whose result is adopted (singleton/lease/_follow.py says which:
+-- ARGV[5]  the lowest fence whose result is adopted (singleton/lease/_follow.py says which:
 --          the holder the waiter first found busy, or past a result it could not use)
 -- return   {2, fence, result}  a holder with that fence or a later one released the lease
---                              settled with result: adopted, nothing acquired
+--                              settled with result: adopted, nothing acquired, and the
+--                              caller's place in line given up (the next is told if it was
+--                              the first and the lease is free)
 --          else ACQUIRE's answer
 -- The last release of this lease, if recent: '<token> <fence>[ <result>]'.
 local record = redis.call('GET', KEYS[3])
@@ -110,7 +244,14 @@ if record then
   -- Its fence and result; no result (a plain release) leaves result nil: nothing to adopt.
   local _, settled_fence, result = string.match(record, '^(%S+) (%d+) (.*)$')
   -- Settled by the holder we found busy, or a later one: concurrent with our wait.
-  if settled_fence and tonumber(settled_fence) >= tonumber(ARGV[3]) then
+  if settled_fence and tonumber(settled_fence) >= tonumber(ARGV[5]) then
+    -- We do not want the lease any more: out of the line, and our turn to the next.
+    if redis.call('ZSCORE', KEYS[4], ARGV[1]) then
+      unqueue(KEYS[4], KEYS[5], KEYS[6], ARGV[1])
+      if redis.call('EXISTS', KEYS[1]) == 0 then
+        hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], 1, nil)
+      end
+    end
     return {2, tonumber(settled_fence), result}
   end
 end
@@ -125,12 +266,13 @@ RELEASE = """
 --          '<token> <fence> <result>' when the holder settled the lease with a result
 -- KEYS[4]  fence key of that lease (same slot): cut to the record's life, so that its trace
 --          (see ACQUIRE) tells the next holder this lease was released, not run out
+-- KEYS[5]  the line of waiters, KEYS[6] their places, KEYS[7] their bounds (see QUEUE)
 -- ARGV[1]  token of the holder releasing it
 -- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
 -- ARGV[3]  fence of that holder
 -- ARGV[4]  how long the record lives, in milliseconds
 -- ARGV[5]  optional: the result the holder settled with (any string)
--- return   1 released now (waiters notified), or already: the record names this token, so
+-- return   1 released now (the next in line told), or already: the record names this token, so
 --            an earlier run of this release did it and only its reply was lost
 --          0 held by another token: untouched
 --          -1 held by nobody, and not released by this token: it expired or was deleted
@@ -153,8 +295,19 @@ if holder == ARGV[1] then
   redis.call('SET', KEYS[3], record, 'PX', ARGV[4])
   -- The fence key lives exactly as long: a next holder that finds it finds the record too.
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
-  -- Wake every waiter subscribed to the lease's channel (a shard channel on a cluster).
-  redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], message)
+  -- Hand the lease to the first in line that wants it: 'next <token>' wakes that waiter
+  -- only. Followers whose bound this settled fence meets adopt the result instead.
+  local told = 0
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    prune(KEYS[5], KEYS[6], KEYS[7], now_ms())
+    told = hand_off(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2], 1,
+      ARGV[5] and tonumber(ARGV[3]) or nil)
+  end
+  -- A result wakes every follower (a shard channel on a cluster); with nobody in line a
+  -- plain 'released' wakes any waiter not in line (a version before fair waiting).
+  if ARGV[5] or told == 0 then
+    redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], message)
+  end
   return 1
 end
 -- Another holder's now: touch nothing.
@@ -210,6 +363,158 @@ return 0
 """
 
 
+LEAVE = """
+-- A waiter gives up its place in line (its wait ran out, it was cancelled or failed).
+-- KEYS[1]  the line of waiters, KEYS[2] their places, KEYS[3] their bounds (see QUEUE)
+-- KEYS[4]  lease key (limit 1) or holders key (limit N, see ACQUIRE_N)
+-- KEYS[5]  wake-up channel of that lease (same slot)
+-- ARGV[1]  token of the waiter
+-- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
+-- ARGV[3]  the lease's limit: 1, or N of ACQUIRE_N
+-- return   1 it was in line (now out; if its leaving makes it someone's turn, that one is
+--          told), 0 it was not
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
+unqueue(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+-- Free slots now: for limit 1 the lease is free or not; for N, N less the holders.
+local free
+if ARGV[3] == '1' then
+  free = 1 - redis.call('EXISTS', KEYS[4])
+else
+  free = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[4])
+end
+if free > 0 then
+  hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[2], free, nil)
+end
+return 1
+"""
+
+ACQUIRE_N = """
+-- limit=N: up to N holders at once, each with its own token, fence and expiry.
+-- KEYS[1]  holders key: zset token -> when that holder's lease runs out (ms, server clock)
+-- KEYS[2]  fence key (as ACQUIRE's: the last fence issued, to any of the N)
+-- KEYS[3]  the line of waiters, KEYS[4] their places, KEYS[5] their bounds (see QUEUE)
+-- KEYS[6]  wake-up channel (all same slot)
+-- ARGV[1]  token of this acquisition
+-- ARGV[2]  TTL in milliseconds
+-- ARGV[3]  how long a place in line lives (ms); '0': do not wait in line
+-- ARGV[4]  '1': publish with SPUBLISH, else PUBLISH
+-- ARGV[5]  N, the limit (>= 2)
+-- return   {1, fence, expired}  acquired: the fence issued to this token (a retry whose
+--                    reply was lost gets a new, higher one: nobody saw the first); expired
+--                    = 1 if this acquisition found a holder whose lease had run out without
+--                    its release (its slot reclaimed now), or on such a retry
+--          {0, pttl, 0}  N hold it, or a slot is free but waiters ahead of us take it;
+--                    pttl: ms until the first holder's lease (or first waiter's place)
+--                    runs out. With ARGV[3] > 0 the caller is in line.
+-- A slot is taken when fewer waiters are ahead of the caller in line than slots are free,
+-- so the N slots go out in arrival order.
+local now = now_ms()
+local ttl = tonumber(ARGV[2])
+local limit = tonumber(ARGV[5])
+local place_ms = tonumber(ARGV[3])
+-- Holders whose lease ran out (they died, or were cut off): their slots are free again.
+local expired = 0
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  expired = 1
+end
+-- Take (or, on a retry, keep) our slot: a TTL from now, the holders key at least two.
+local function take(retried)
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  keep(KEYS[1], ttl * 2)
+  return {1, issue_fence_of(KEYS[2], ttl * 2), retried or expired}
+end
+-- Ours already (our earlier call ran, its reply was lost)?
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return take(1)
+end
+local free = limit - redis.call('ZCARD', KEYS[1])
+local ahead, pruned = 0, 0
+local lined = redis.call('EXISTS', KEYS[3]) == 1
+if lined then
+  pruned = prune(KEYS[3], KEYS[4], KEYS[5], now)
+  local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
+  ahead = rank or redis.call('ZCARD', KEYS[3])
+end
+if free > ahead then
+  -- Our turn: a slot, its own fence, out of the line.
+  if lined then
+    unqueue(KEYS[3], KEYS[4], KEYS[5], ARGV[1])
+  end
+  return take(nil)
+end
+-- Slots freed by a dead holder or waiter just now: tell those whose turn it became.
+if free > 0 and (expired == 1 or pruned > 0) then
+  hand_off(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], free, nil)
+end
+if place_ms > 0 then
+  enqueue(KEYS[3], KEYS[4], ARGV[1], now, place_ms)
+end
+local pttl
+if free > 0 then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  pttl = first and tonumber(redis.call('ZSCORE', KEYS[4], first)) - now or 0
+else
+  pttl = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) - now
+end
+return {0, math.max(0, pttl), 0}
+"""
+
+RELEASE_N = """
+-- Give up one of the N slots of ACQUIRE_N.
+-- KEYS[1]  holders key, KEYS[2] wake-up channel
+-- KEYS[3]  this holder's release record ('<fence>'), so a retried release knows its own
+-- KEYS[4]  the line of waiters, KEYS[5] their places, KEYS[6] their bounds (see QUEUE)
+-- ARGV[1]  token of the holder, ARGV[2] '1': SPUBLISH, else PUBLISH, ARGV[3] its fence,
+-- ARGV[4]  how long the record lives (ms), ARGV[5] N, the limit
+-- return   1 released now (the waiters whose turn it is told), or already (the record
+--            exists: an earlier run of this release, whose reply was lost)
+--          -1 not held by this token, not released by it: it ran out or was deleted
+local now = now_ms()
+local until_ms = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if until_ms then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  if tonumber(until_ms) <= now then
+    -- It had run out (nobody pruned it yet): not a release of a held slot.
+    return -1
+  end
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+  -- Hand the free slots to the first in line ('next <token>' each). Nobody in line:
+  -- nobody to wake (every limit=N waiter waits in line).
+  if redis.call('EXISTS', KEYS[4]) == 1 then
+    local free = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[1])
+    prune(KEYS[4], KEYS[5], KEYS[6], now)
+    hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[2], ARGV[2], free, nil)
+  end
+  return 1
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 1
+end
+return -1
+"""
+
+EXTEND_N = """
+-- Renew one of the N slots of ACQUIRE_N.
+-- KEYS[1]  holders key, KEYS[2] fence key (same slot)
+-- ARGV[1]  token of the holder, ARGV[2] new TTL in ms, counted from now
+-- return   1 extended, 0 not ours any more (ran out, or deleted): untouched
+local now = now_ms()
+local until_ms = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if until_ms and tonumber(until_ms) > now then
+  local ttl = tonumber(ARGV[2])
+  redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
+  keep(KEYS[1], ttl * 2)
+  keep(KEYS[2], ttl * 2)
+  return 1
+end
+return 0
+"""
+
+
 class Script:
     """A Lua script's source and SHA1; ``LeaseStore`` runs it by EVALSHA, loading it on NOSCRIPT."""
 
@@ -218,8 +523,12 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
-acquire_script = Script(ACQUIRE)
-follow_script = Script(ADOPT + ACQUIRE)
-release_script = Script(RELEASE)
+acquire_script = Script(QUEUE + ACQUIRE)
+follow_script = Script(QUEUE + ADOPT + ACQUIRE)
+release_script = Script(QUEUE + RELEASE)
 extend_script = Script(EXTEND)
 force_release_script = Script(FORCE_RELEASE)
+leave_script = Script(QUEUE + LEAVE)
+acquire_n_script = Script(QUEUE + ACQUIRE_N)
+release_n_script = Script(QUEUE + RELEASE_N)
+extend_n_script = Script(QUEUE + EXTEND_N)

@@ -24,9 +24,13 @@ from singleton.lease._bounded import bounded_call
 from singleton.lease._keys import LeaseKeys
 from singleton.lease._scripts import (
     Script,
+    acquire_n_script,
     acquire_script,
+    extend_n_script,
     extend_script,
     follow_script,
+    leave_script,
+    release_n_script,
     release_script,
 )
 
@@ -121,22 +125,92 @@ class LeaseStore:
             await self.client.script_load(script.source)
             return await self.client.evalsha(script.sha, len(keys), *keys, *args)
 
-    @staticmethod
     def _acquire_call(
-        keys: LeaseKeys, token: str, ttl_ms: int, adopt_from: int | None
+        self,
+        keys: LeaseKeys,
+        token: str,
+        ttl_ms: int,
+        adopt_from: int | None,
+        *,
+        place_ms: int = 0,
+        bound_mode: str = "0",
+        limit: int = 1,
     ) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
-        script_keys = (keys.lease, keys.fence, keys.result)
+        if limit > 1:
+            n_keys = (
+                keys.holders,
+                keys.fence,
+                keys.queue,
+                keys.alive,
+                keys.bounds,
+                keys.channel,
+            )
+            return acquire_n_script, n_keys, (token, ttl_ms, place_ms, self._publish_flag, limit)
+        script_keys = (
+            keys.lease,
+            keys.fence,
+            keys.result,
+            keys.queue,
+            keys.alive,
+            keys.bounds,
+            keys.channel,
+        )
+        flag = self._publish_flag
         if adopt_from is None:
-            return acquire_script, script_keys, (token, ttl_ms)
-        return follow_script, script_keys, (token, ttl_ms, adopt_from)
+            return acquire_script, script_keys, (token, ttl_ms, place_ms, flag, 0, bound_mode)
+        args = (token, ttl_ms, place_ms, flag, adopt_from, bound_mode)
+        return follow_script, script_keys, args
 
     async def acquire(
-        self, keys: LeaseKeys, token: str, ttl_ms: int, *, adopt_from: int | None = None
+        self,
+        keys: LeaseKeys,
+        token: str,
+        ttl_ms: int,
+        *,
+        adopt_from: int | None = None,
+        place_ms: int = 0,
+        bound_mode: str = "0",
+        limit: int = 1,
     ) -> Attempt:
         """Try to take the lease for ``token``. With ``adopt_from``, first adopt the result a
-        holder with that fence or a later one settled the lease with, if one did."""
-        script, script_keys, args = self._acquire_call(keys, token, ttl_ms, adopt_from)
+        holder with that fence or a later one settled the lease with, if one did. With
+        ``place_ms``, a caller that does not get it takes (or keeps) its place in the line of
+        waiters for that long; ``bound_mode`` says how a follower's adopt bound is kept with
+        it (see ACQUIRE). ``limit`` > 1: one of that many slots (ACQUIRE_N)."""
+        script, script_keys, args = self._acquire_call(
+            keys,
+            token,
+            ttl_ms,
+            adopt_from,
+            place_ms=place_ms,
+            bound_mode=bound_mode,
+            limit=limit,
+        )
         return Attempt.from_reply(await self._run(script, "acquire", script_keys, *args))
+
+    async def leave(
+        self,
+        keys: LeaseKeys,
+        token: str,
+        *,
+        limit: int = 1,
+        within: float | None = None,
+        shield_into: set[asyncio.Future[Any]] | None = None,
+    ) -> bool:
+        """Give up ``token``'s place in the line of waiters (telling the next, if it is now its
+        turn). True if it was in line."""
+        held_key = keys.lease if limit == 1 else keys.holders
+        left = await self._run(
+            leave_script,
+            "leave the line of",
+            (keys.queue, keys.alive, keys.bounds, held_key, keys.channel),
+            token,
+            self._publish_flag,
+            limit,
+            within=within,
+            shield_into=shield_into,
+        )
+        return bool(left == 1)
 
     async def acquire_confirmed(
         self,
@@ -147,11 +221,22 @@ class LeaseStore:
         timeout_ms: int,
         *,
         adopt_from: int | None = None,
+        place_ms: int = 0,
+        bound_mode: str = "0",
+        limit: int = 1,
     ) -> tuple[Attempt, int]:
         """Like :meth:`acquire`, then ``WAIT replicas timeout_ms``; also returns the replicas
         that acknowledged. Both go down one connection in one pipeline: WAIT only counts the
         writes of the connection it is sent on."""
-        script, script_keys, args = self._acquire_call(keys, token, ttl_ms, adopt_from)
+        script, script_keys, args = self._acquire_call(
+            keys,
+            token,
+            ttl_ms,
+            adopt_from,
+            place_ms=place_ms,
+            bound_mode=bound_mode,
+            limit=limit,
+        )
         try:
             for _ in range(2):  # a second pass only after loading the script (NOSCRIPT)
                 pipe = self.client.pipeline(transaction=False)
@@ -177,19 +262,50 @@ class LeaseStore:
         result: str | None = None,
         within: float | None = None,
         shield_into: set[asyncio.Future[Any]] | None = None,
+        limit: int = 1,
     ) -> Release:
         """Delete the lease if ``token`` still holds it, record who released it (and the
-        ``result`` it was settled with) for ``record_ttl_ms``, and wake its waiters.
+        ``result`` it was settled with) for ``record_ttl_ms``, and tell the next in line.
+        ``limit`` > 1: give up one of that many slots (RELEASE_N; no result).
 
         With ``within``, cut after that many seconds; with ``shield_into`` too, a cancellation
         of the caller does not stop the release (see :func:`bounded`)."""
+        if limit > 1:
+            found = await self._run(
+                release_n_script,
+                "release",
+                (
+                    keys.holders,
+                    keys.channel,
+                    keys.done(token),
+                    keys.queue,
+                    keys.alive,
+                    keys.bounds,
+                ),
+                token,
+                self._publish_flag,
+                fence,
+                record_ttl_ms,
+                limit,
+                within=within,
+                shield_into=shield_into,
+            )
+            return Release(int(found))
         args: tuple[Any, ...] = (token, self._publish_flag, fence, record_ttl_ms)
         if result is not None:
             args += (result,)
         found = await self._run(
             release_script,
             "release",
-            (keys.lease, keys.channel, keys.result, keys.fence),
+            (
+                keys.lease,
+                keys.channel,
+                keys.result,
+                keys.fence,
+                keys.queue,
+                keys.alive,
+                keys.bounds,
+            ),
             *args,
             within=within,
             shield_into=shield_into,
@@ -197,10 +313,26 @@ class LeaseStore:
         return Release(int(found))
 
     async def extend(
-        self, keys: LeaseKeys, token: str, ttl_ms: int, *, within: float | None = None
+        self,
+        keys: LeaseKeys,
+        token: str,
+        ttl_ms: int,
+        *,
+        within: float | None = None,
+        limit: int = 1,
     ) -> bool:
-        """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it."""
-        extended = await self._run(
-            extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms, within=within
-        )
+        """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it (one of ``limit``)."""
+        if limit > 1:
+            extended = await self._run(
+                extend_n_script,
+                "extend",
+                (keys.holders, keys.fence),
+                token,
+                ttl_ms,
+                within=within,
+            )
+        else:
+            extended = await self._run(
+                extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms, within=within
+            )
         return bool(extended == 1)

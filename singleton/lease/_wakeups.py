@@ -3,7 +3,8 @@
 The release script publishes on the lease's channel. One subscriber connection per
 ``Leases`` (on Redis Cluster: one per node, with sharded SSUBSCRIBE, since a shard channel
 is served by the node owning its slot) carries every channel that has waiters, and wakes
-ALL of a channel's waiters on each message.
+all of a channel's waiters on each message, except a hand-off (``next <token>``: the waiter
+first in line, see ACQUIRE's fair waiting), which wakes that waiter only.
 
 One task owns each subscriber connection and is the only code that touches it: it sends
 every SUBSCRIBE, UNSUBSCRIBE and PING and reads every reply and message. Waiters only
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: How the release script's message starts when the holder settled the lease with a result.
 SETTLED_PREFIX = b"settled "
+#: How a release's message to the first waiter in line starts (``b"next <token>"``).
+NEXT_PREFIX = b"next "
 _MAX_BACKOFF = 1.0
 #: How often a connection that carries no channel is PINGed.
 _IDLE_PROBE_EVERY = 30.0
@@ -61,18 +64,23 @@ class Signal:
     """One waiter's view of its channel: set by each release and by every failure of the
     connection; the waiter clears it before each try."""
 
-    __slots__ = ("_event", "_subscribed", "settled")
+    __slots__ = ("_event", "_next", "_subscribed", "settled")
 
-    def __init__(self, subscribed: asyncio.Event) -> None:
+    def __init__(self, subscribed: asyncio.Event, token: str | None = None) -> None:
         self._event = asyncio.Event()
         self._subscribed = subscribed
+        #: ``b"next <token>"`` wakes only the waiter in line with that token.
+        self._next = None if token is None else NEXT_PREFIX + token.encode()
         #: The latest release message that carried a settled result (``b"settled <fence>
         #: <result>"``); a later plain ``b"released"`` does not replace it.
         self.settled: bytes | None = None
 
     def set(self, message: bytes | None = None) -> None:
-        if message is not None and message.startswith(SETTLED_PREFIX):
-            self.settled = message
+        if message is not None:
+            if message.startswith(NEXT_PREFIX) and message != self._next:
+                return  # another waiter's turn
+            if message.startswith(SETTLED_PREFIX):
+                self.settled = message
         self._event.set()
 
     def clear(self) -> None:
@@ -130,13 +138,13 @@ class _Subscriber:
 
     # -- the waiters' side: in memory only, never an await ---------------------------------
 
-    def add(self, channel: str) -> Signal:
+    def add(self, channel: str, token: str | None = None) -> Signal:
         confirmation = self._confirmations.get(channel)
         if confirmation is None:
             confirmation = self._confirmations[channel] = asyncio.Event()
             if channel in self._live:
                 confirmation.set()
-        signal = Signal(confirmation)
+        signal = Signal(confirmation, token)
         self._waiters.setdefault(channel, set()).add(signal)
         self._wake_owner()
         return signal
@@ -321,11 +329,13 @@ class WakeUps:
         self._subscribers: dict[str, _Subscriber] = {}
 
     @contextlib.contextmanager
-    def watch(self, channel: str) -> Iterator[Signal]:
-        """A signal set on each release of ``channel`` while the block runs. Subscribing
-        happens in the background: ``await signal.subscribed(timeout)`` to wait for it."""
+    def watch(self, channel: str, token: str | None = None) -> Iterator[Signal]:
+        """A signal set on each release of ``channel`` while the block runs (a hand-off to
+        the first in line, ``next <token>``, only for the waiter with that ``token``).
+        Subscribing happens in the background: ``await signal.subscribed(timeout)`` to wait
+        for it."""
         subscriber = self._subscriber_for(channel)
-        signal = subscriber.add(channel)
+        signal = subscriber.add(channel, token)
         try:
             yield signal
         finally:

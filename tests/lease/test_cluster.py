@@ -63,3 +63,39 @@ async def test_waiters_on_every_node_are_woken_by_sharded_pubsub(
 async def test_min_replicas_is_refused_on_a_cluster(cluster_client: RedisCluster) -> None:
     with pytest.raises(ConfigurationError, match="min_replicas"):
         Leases(cluster_client, namespace="cluster", policy=LeasePolicy(min_replicas=1))
+
+
+async def test_waiters_are_served_in_arrival_order_and_limit_n_works_on_a_cluster(
+    cluster_client: RedisCluster,
+) -> None:
+    # Every key of the line is in KEYS and in the name's slot; the hand-off is an SPUBLISH.
+    leases = Leases(cluster_client, namespace="cluster-fair", policy=LeasePolicy(ttl=5))
+    keys = leases.keys("fifo")
+    assert len({key_slot(k.encode()) for k in (keys.lease, keys.queue, keys.holders)}) == 1
+    holder = await leases.acquire("fifo")
+    order: list[int] = []
+
+    async def wait_turn(number: int) -> None:
+        lease = await leases.acquire("fifo", wait=10)
+        order.append(number)
+        await lease.release()
+
+    async def in_line(count: int) -> None:  # a condition, polled
+        for _ in range(500):
+            if int(await cluster_client.zcard(keys.queue)) >= count:
+                return
+            await asyncio.sleep(0.01)
+        pytest.fail(f"{count} waiters never stood in line")
+
+    waiting = []
+    for number in range(4):  # each in line before the next starts: a known arrival order
+        waiting.append(asyncio.create_task(wait_turn(number)))
+        await in_line(number + 1)
+    await holder.release()
+    await asyncio.wait_for(asyncio.gather(*waiting), 10)
+    assert order == [0, 1, 2, 3]
+    two = [await leases.acquire("pool", limit=2, wait=0) for _ in range(2)]
+    assert len({lease.fence for lease in two}) == 2
+    for lease in two:
+        assert await lease.release()
+    await leases.aclose()
