@@ -10,7 +10,10 @@ from tests.docs.blocks import DOCS, ROOT
 
 TABLE = DOCS / "reference" / "settings.md"
 _SETTING = re.compile(r"""["'](?P<name>(?:REDIS|SINGLETON)_[A-Z0-9_]+)["']""")
-_ROW = re.compile(r"^\| `(?P<names>[A-Z0-9_`/ ]+)` \| (?P<default>[^|]*) \|", re.MULTILINE)
+_ROW = re.compile(r"^\| `(?P<names>[A-Z0-9_`/ <>]+)` \| (?P<default>[^|]*) \|", re.MULTILINE)
+# A family of settings, one per function: `SINGLETON_LIMIT_<FUNCTION>` is read as the prefix
+# the code builds the name from ("SINGLETON_LIMIT_").
+_PLACEHOLDER = re.compile(r"<[A-Z]+>")
 
 
 def code_settings() -> set[str]:
@@ -25,7 +28,7 @@ def table_rows() -> dict[str, str]:
     """Setting name -> the default column (a row may name two: `A` / `B`)."""
     rows: dict[str, str] = {}
     for row in _ROW.finditer(TABLE.read_text(encoding="utf-8")):
-        for name in re.findall(r"[A-Z0-9_]+", row["names"]):
+        for name in re.findall(r"[A-Z0-9_]+", _PLACEHOLDER.sub("", row["names"])):
             rows[name] = row["default"].strip()
     return rows
 
