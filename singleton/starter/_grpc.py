@@ -120,26 +120,35 @@ def task_hub_of(client: GrpcClient) -> str:
     raise StartFailed("the gRPC Durable client names neither a task hub nor an address")
 
 
-async def read_runtime_status(
-    client: GrpcClient, instance_id: str, *, retrying: AsyncRetrying = STATUS_READ_RETRY
-) -> RuntimeStatus | None:
-    """The instance's runtime status, or ``None`` when no instance has that ID; raises
-    :class:`StatusReadFailed` when the backend could not say."""
+async def _read_state(
+    client: GrpcClient, instance_id: str, *, payloads: bool, retrying: AsyncRetrying
+) -> Any:
+    """``get_orchestration_state`` (None when absent); :class:`StatusReadFailed` on an error."""
     try:
-        state: Any = await retrying.copy()(
-            _call, client, "get_orchestration_state", instance_id, fetch_payloads=False
+        return await retrying.copy()(
+            _call, client, "get_orchestration_state", instance_id, fetch_payloads=payloads
         )
     except Exception as exc:
         raise StatusReadFailed(
             f"reading the status of {instance_id!r} failed: {_describe(exc)}"
         ) from exc
-    if state is None:
-        return None
+
+
+def _status_of(state: Any, instance_id: str) -> RuntimeStatus:
     status = getattr(state, "runtime_status", None)
     try:
         return RuntimeStatus[status.name]  # type: ignore[union-attr]
     except (AttributeError, KeyError) as exc:
         raise StatusReadFailed(f"unknown runtime status {status!r} for {instance_id!r}") from exc
+
+
+async def read_runtime_status(
+    client: GrpcClient, instance_id: str, *, retrying: AsyncRetrying = STATUS_READ_RETRY
+) -> RuntimeStatus | None:
+    """The instance's runtime status, or ``None`` when no instance has that ID; raises
+    :class:`StatusReadFailed` when the backend could not say."""
+    state = await _read_state(client, instance_id, payloads=False, retrying=retrying)
+    return None if state is None else _status_of(state, instance_id)
 
 
 async def runs_other_input(
@@ -148,14 +157,7 @@ async def runs_other_input(
     """The instance's status when its input is not ``client_input`` (decoded JSON compared;
     equal inputs count as ours), ``None`` when it is or no instance has the ID; raises
     :class:`StatusReadFailed` when the backend could not say."""
-    try:
-        state: Any = await STATUS_READ_RETRY.copy()(
-            _call, client, "get_orchestration_state", instance_id, fetch_payloads=True
-        )
-    except Exception as exc:
-        raise StatusReadFailed(
-            f"reading the status of {instance_id!r} failed: {_describe(exc)}"
-        ) from exc
+    state = await _read_state(client, instance_id, payloads=True, retrying=STATUS_READ_RETRY)
     if state is None:
         return None
     text = getattr(state, "serialized_input", None)
@@ -163,13 +165,7 @@ async def runs_other_input(
         shown = None if text is None else json.loads(text)
     except ValueError:
         shown = text
-    if shown == client_input:
-        return None
-    status = getattr(state, "runtime_status", None)
-    try:
-        return RuntimeStatus[status.name]  # type: ignore[union-attr]
-    except (AttributeError, KeyError) as exc:
-        raise StatusReadFailed(f"unknown runtime status {status!r} for {instance_id!r}") from exc
+    return None if shown == client_input else _status_of(state, instance_id)
 
 
 def reuse_policy(replacing: Iterable[RuntimeStatus]) -> pb.OrchestrationIdReusePolicy:
