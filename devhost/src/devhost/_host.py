@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -581,51 +581,48 @@ async def _running(
             await scheduler.start()
             stack.push_async_callback(scheduler.stop)
 
-        for function in loaded.functions:
-            queue = plans[function.name].queue if function.name in plans else None
-            if not _runs(function, plans, "queueTrigger") or queue is None:
-                continue
-            listener = QueueListener(
-                function_name=function.name,
-                queue=queue,
-                queues=queues,
-                run=functools.partial(dispatcher.fire_queue, function.name),
-                options=config.queues,
-            )
-            await listener.start()
-            stack.push_async_callback(listener.stop)
-
         for plan in plans.values():
             if plan.not_run is None and plan.service_bus_topic is not None:
                 bus.subscribe(*plan.service_bus_topic)
-        for function in loaded.functions:
-            bus_path = plans[function.name].service_bus if function.name in plans else None
-            if not _runs(function, plans, "serviceBusTrigger") or bus_path is None:
-                continue
-            bus_listener = ServiceBusListener(
-                function_name=function.name,
-                path=bus_path,
+        # One listener per message-driven function, the same way for each trigger kind.
+        listeners: dict[str, Callable[[str, Any], Any]] = {
+            "queueTrigger": lambda name, queue: QueueListener(
+                function_name=name,
+                queue=queue,
+                queues=queues,
+                run=functools.partial(dispatcher.fire_queue, name),
+                options=config.queues,
+            ),
+            "serviceBusTrigger": lambda name, path: ServiceBusListener(
+                function_name=name,
+                path=path,
                 bus=bus,
-                run=functools.partial(dispatcher.fire_service_bus, function.name),
+                run=functools.partial(dispatcher.fire_service_bus, name),
                 options=config.service_bus,
-            )
-            await bus_listener.start()
-            stack.push_async_callback(bus_listener.stop)
-
-        for function in loaded.functions:
-            blob_path = plans[function.name].blob_trigger if function.name in plans else None
-            if not _runs(function, plans, "blobTrigger") or blob_path is None:
-                continue
-            blob_listener = BlobListener(
-                function_name=function.name,
-                path=blob_path,
+            ),
+            "blobTrigger": lambda name, path: BlobListener(
+                function_name=name,
+                path=path,
                 blobs=blobs,
                 queues=queues,
-                run=functools.partial(dispatcher.fire_blob, function.name),
+                run=functools.partial(dispatcher.fire_blob, name),
                 options=config.queues,
-            )
-            await blob_listener.start()
-            stack.push_async_callback(blob_listener.stop)
+            ),
+        }
+        sources = {
+            "queueTrigger": "queue",
+            "serviceBusTrigger": "service_bus",
+            "blobTrigger": "blob_trigger",
+        }
+        for binding, make in listeners.items():
+            for function in loaded.functions:
+                planned = plans.get(function.name)
+                listened = None if planned is None else getattr(planned, sources[binding])
+                if not _runs(function, plans, binding) or listened is None:
+                    continue
+                listener = make(function.name, listened)
+                await listener.start()
+                stack.push_async_callback(listener.stop)
 
         yield RunningDevHost(
             base_url=base_url,
