@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import math
 from datetime import datetime, timezone
+from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueMessage as SdkMessage
@@ -27,6 +28,19 @@ from devhost._queue_store import QueueSummary, StoredMessage
 STORAGE_SETTING = "AzureWebJobsStorage"
 #: How long the host waits for Azurite to answer at start.
 START_TIMEOUT = 10.0
+
+
+async def check_service(probe: Any, service: str, url: str) -> None:
+    """Fail closed at start when a Storage service does not answer: ``probe`` is the
+    client's ``get_service_properties``, called once, with no retries (a refused
+    connection is an error at once, not after the SDK's backoff), within START_TIMEOUT."""
+    try:
+        await asyncio.wait_for(probe(retry_total=0), START_TIMEOUT)
+    except (AzureError, OSError, asyncio.TimeoutError) as exc:
+        raise HostConfigError(
+            f"--storage azurite: no {service} service answers at {url} "
+            f"({type(exc).__name__}); start Azurite (npx azurite) or fix {STORAGE_SETTING}"
+        ) from exc
 
 
 def _seconds(value: float) -> int:
@@ -65,13 +79,7 @@ class AzuriteQueueStore:
 
     async def check(self) -> None:
         """Fail closed at start when the queue service does not answer."""
-        try:
-            await asyncio.wait_for(self._service.get_service_properties(), START_TIMEOUT)
-        except (AzureError, OSError, asyncio.TimeoutError) as exc:
-            raise HostConfigError(
-                f"--storage azurite: no queue service answers at {self._endpoint} "
-                f"({type(exc).__name__}); start Azurite (npx azurite) or fix {STORAGE_SETTING}"
-            ) from exc
+        await check_service(self._service.get_service_properties, "queue", self._endpoint)
 
     async def create_queue(self, queue: str) -> None:
         with contextlib.suppress(ResourceExistsError):

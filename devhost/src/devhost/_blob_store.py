@@ -8,7 +8,6 @@ through ``azure-storage-blob`` at the ``AzureWebJobsStorage`` connection.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import sqlite3
@@ -143,15 +142,9 @@ class AzuriteBlobStore:
 
     async def check(self) -> None:
         """Fail closed at start when the blob service does not answer."""
-        from azure.core.exceptions import AzureError
+        from devhost._azurite import check_service
 
-        try:
-            await asyncio.wait_for(self._service.get_service_properties(), 10.0)
-        except (AzureError, OSError, asyncio.TimeoutError) as exc:
-            raise HostConfigError(
-                f"--storage azurite: no blob service answers at {self._service.url} "
-                f"({type(exc).__name__}); start Azurite (npx azurite) or fix AzureWebJobsStorage"
-            ) from exc
+        await check_service(self._service.get_service_properties, "blob", self._service.url)
 
     async def put(self, container: str, name: str, data: bytes) -> BlobInfo:
         from azure.core.exceptions import ResourceExistsError
