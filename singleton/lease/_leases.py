@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 #: Shortest nap between two tries of a busy lease (the PTTL may read 0 just before expiry).
 _MIN_NAP = 0.001
+#: A lease handed over with less time left than this by our clock is confirmed by a try.
+_MIN_GRANT_LEFT = 0.05
 #: The longest a cleanup (a release after a failed or cancelled acquire) may take.
 _CLEANUP_WITHIN = 1.0
 #: A waiter's place in line lives this many ``wake_fallback`` s past each of its tries (it
@@ -107,6 +109,7 @@ class Lease:
         "_keys",
         "_leases",
         "_limit",
+        "_released",
         "_result",
         "_valid_until",
         "acquired_at",
@@ -127,6 +130,7 @@ class Lease:
         acquired_at: float,
         after_expiry: bool = False,
         limit: int = 1,
+        valid_for: float | None = None,
     ) -> None:
         self._leases = leases
         self._keys = keys
@@ -136,8 +140,10 @@ class Lease:
         self.fence = fence
         self.acquired_at = acquired_at
         self.after_expiry = after_expiry
-        self._valid_until = acquired_at + validity(leases.policy.ttl)
+        ttl = leases.policy.ttl if valid_for is None else valid_for
+        self._valid_until = acquired_at + validity(ttl)
         self._result: str | None = None
+        self._released = False
 
     @property
     def key(self) -> str:
@@ -190,6 +196,7 @@ class Lease:
         """Release (see :meth:`release`); ``shielded``: a cancellation of the caller propagates
         at once, but the release runs on to its end (or the lease's), and the lease counts as
         given up."""
+        self._released = True
         remaining = self.remaining()
         if remaining <= 0:
             logger.warning(
@@ -377,7 +384,9 @@ class Leases:
                 if follow and adopt_from is None:
                     logger.info("lease %r: its holder's fence is unknown; not following it", name)
                 attempt, sent_at = await timed_lease_wait(
-                    self._wait(name, keys, token, sent_at + wait_s, attempt, adopt_from, limit)
+                    self._wait(
+                        name, keys, token, sent_at, sent_at + wait_s, attempt, adopt_from, limit
+                    )
                 )
         except BaseException:
             if place_ms:  # in line, maybe: give the place up rather than hold up the next
@@ -386,6 +395,7 @@ class Leases:
         if attempt.result is not None:
             logger.debug("followed lease %r: fence %d settled it", name, attempt.fence)
             return Settled(result=attempt.result, fence=attempt.fence)
+        granted_for = attempt.granted_for
         lease = Lease(
             leases=self,
             name=name,
@@ -395,9 +405,30 @@ class Leases:
             acquired_at=sent_at,
             after_expiry=attempt.after_expiry,
             limit=limit,
+            valid_for=granted_for,
         )
+        if granted_for is not None:
+            # Handed over for its place's life only: the TTL at once, off the caller's path.
+            self._lengthen(lease)
         logger.debug("acquired lease %r (fence %d)", name, attempt.fence)
         return lease
+
+    def _lengthen(self, lease: Lease) -> None:
+        """Extend a lease handed over by a release to the policy's TTL, in the background (a
+        hold's keeper sees its deadline move, or, if this fails, the lease run out)."""
+
+        async def extend() -> None:
+            try:
+                extended = await lease.extend()
+            except LeaseUnavailable as exc:
+                logger.warning("could not extend lease %r handed over: %s", lease.name, exc)
+                return
+            if not extended and not lease._released:  # a release may simply have come first
+                logger.warning("lease %r was lost before it was extended", lease.name)
+
+        task = asyncio.get_running_loop().create_task(extend())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _try(
         self,
@@ -478,21 +509,27 @@ class Leases:
         name: str,
         keys: LeaseKeys,
         token: str,
+        busy_at: float,
         deadline: float,
         busy: Attempt,
         adopt_from: int | None,
         limit: int = 1,
     ) -> tuple[Attempt, float]:
-        """Wait for a busy lease until ``deadline``: the winning attempt (acquired, or — with
-        ``adopt_from`` — a result adopted) and when it was sent. Each try keeps our place in
-        line; a release wakes only the first in line (``next <token>``), and followers with
-        its result."""
+        """Wait for a busy lease (found so by the try sent at ``busy_at``) until ``deadline``:
+        the winning attempt (acquired, or — with ``adopt_from`` — a result adopted) and when
+        it was sent. Each try keeps our place in line; a release hands the lease to the
+        first in line (``next <token> <fence> <ms>``), and wakes followers with its result."""
         bound_mode = "0" if adopt_from is None else "2"
         with self._wakeups.watch(keys.channel, token) as signal:
             # Until Redis confirms the subscription a release can slip past unseen, so the
             # next try waits for it — but no longer than a fallback nap.
             await signal.subscribed(self._nap(deadline - self._clock(), busy.pttl_ms))
             while True:  # bounded by the deadline; each pass is woken or naps >= _MIN_NAP
+                granted, signal.granted = signal.granted, None
+                if granted is not None:
+                    valid_for = self._granted_for(granted[1], busy, busy_at)
+                    if valid_for is not None:  # handed the lease: held, no round trip
+                        return Attempt(True, granted[0], granted_for=valid_for), busy_at
                 if adopt_from is not None:
                     settled = Settled.from_message(signal.settled, adopt_from)
                     if settled is not None:  # from the release message: no round trip
@@ -504,10 +541,29 @@ class Leases:
                 )
                 if attempt.acquired or attempt.result is not None:
                     return attempt, attempt_at
+                busy, busy_at = attempt, attempt_at
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     raise LeaseBusy(f"lease {name!r} is still held by someone else after waiting")
                 await signal.wait(self._nap(remaining, attempt.pttl_ms))
+
+    def _granted_for(self, until_ms: int, busy: Attempt, busy_at: float) -> float | None:
+        """How long a lease handed over until ``until_ms`` (server clock) is ours, counted
+        from ``busy_at``, when our last busy try was sent; None: not usable as it stands.
+
+        That try ran at Redis at ``busy.place_until_ms - place_ms`` by the server's clock,
+        and no earlier than ``busy_at`` by ours: so the lease is ours at least until
+        ``busy_at + (until_ms - that)``, less the drift allowance. This holds whichever
+        came first: a hand-over before that try (it then ran out before the try, and this
+        comes out in the past) or after it. Not usable with ``min_replicas`` (the next try
+        confirms it, with WAIT), nor with under ``_MIN_GRANT_LEFT`` left (the next try finds
+        it ours, if it is)."""
+        if self.policy.min_replicas or busy.place_until_ms is None:
+            return None
+        valid_for = (until_ms - busy.place_until_ms + self._place_ms) / 1000
+        if busy_at + validity(valid_for) - self._clock() <= _MIN_GRANT_LEFT:
+            return None
+        return valid_for
 
     def _nap(self, remaining: float, pttl_ms: int) -> float:
         """How long to sleep if no release is announced: until the holder's TTL runs out,

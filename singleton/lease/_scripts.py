@@ -43,7 +43,7 @@ local function prune(queue, alive, bounds, now)
   return #dead
 end
 -- Join the end of the line (a ticket above every other), or keep our place; either way
--- our place lives place_ms more.
+-- our place lives place_ms more. Returns when it runs out (ms, server clock).
 local function enqueue(queue, alive, token, now, place_ms)
   if not redis.call('ZSCORE', queue, token) then
     local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')
@@ -56,6 +56,7 @@ local function enqueue(queue, alive, token, now, place_ms)
   redis.call('ZADD', alive, now + place_ms, token)
   keep(queue, place_ms)
   keep(alive, place_ms)
+  return now + place_ms
 end
 -- Tell the first n waiters that want the lease that it is their turn ('next <token>' on
 -- the channel). settled: the fence of a result just settled (else nil): a following waiter
@@ -89,6 +90,35 @@ local function issue_fence_of(fence_key, trace_ms)
   redis.call('SET', fence_key, string.format('%.0f', fence), 'PX', trace_ms)
   return fence
 end
+-- Hand a free lease (limit 1) straight to the first waiter in line that wants it, so that
+-- it holds the lease without another round trip: the lease key set to its token until its
+-- place would have run out (a waiter that died holds up the line no longer than its place
+-- would have), a fence issued, the waiter out of the line, and 'next <token> <fence>
+-- <until>' on the channel tells it (until: that end, ms by the server's clock, which the
+-- waiter's tries told it the time of; it extends the lease to its TTL at once). A waiter that
+-- misses the message finds the lease its own at its next try (ACQUIRE). Followers whose
+-- bound the settled fence meets leave the line instead (as in hand_off). Returns 1 if one
+-- was given the lease.
+local function grant(queue, alive, bounds, channel, flag, settled, lease_key, fence_key, now)
+  while true do
+    local token = redis.call('ZRANGE', queue, 0, 0)[1]
+    if not token then
+      return 0
+    end
+    local bound = settled and tonumber(redis.call('HGET', bounds, token) or 0) or 0
+    -- When its place runs out; one past its end (beyond prune's 100 a call) is dead.
+    local until_ms = tonumber(redis.call('ZSCORE', alive, token) or now)
+    unqueue(queue, alive, bounds, token)
+    if until_ms > now and not (settled and bound > 0 and bound <= settled) then
+      redis.call('SET', lease_key, token, 'PX', until_ms - now)
+      -- Its fence, remembered one place's life past the lease, as ACQUIRE's two TTLs.
+      local fence = issue_fence_of(fence_key, (until_ms - now) * 2)
+      redis.call(flag == '1' and 'SPUBLISH' or 'PUBLISH', channel,
+        string.format('next %s %.0f %.0f', token, fence, until_ms))
+      return 1
+    end
+  end
+end
 """
 
 ACQUIRE = """
@@ -112,11 +142,13 @@ ACQUIRE = """
 --                      expired = 1 when the previous holder did not release the lease (it ran
 --                      out or was deleted) within the last TTL — it may still be acting on it
 --                      — 0 when it was released, or nobody held it within the last TTL
---          {0, pttl, fence}  not acquired: held by another token (pttl its remaining ms, -1
---                      no expiry, fence the holder's, 0 if unknown: the fence key was
---                      evicted), or free but another waiter's turn (pttl: ms until that
---                      waiter's place runs out, fence: one above the last issued, which only
---                      a later holder can settle). With ARGV[3] > 0 the caller is in line.
+--          {0, pttl, fence[, until]}  not acquired: held by another token (pttl its
+--                      remaining ms, -1 no expiry, fence the holder's, 0 if unknown: the fence
+--                      key was evicted), or free but another waiter's turn (pttl: ms until
+--                      that waiter's place runs out, fence: one above the last issued, which
+--                      only a later holder can settle). With ARGV[3] > 0 the caller is in
+--                      line, its place running out at until (ms, server clock): this try ran
+--                      at until - ARGV[3], which a lease handed to it is measured against.
 --
 -- Fair waiting: a free lease is taken only when nobody is in line or the caller is its
 -- first; the others wait their turn in arrival order (RELEASE tells the next one). Without a
@@ -214,7 +246,7 @@ if pttl == -2 then
 end
 -- Waiting: take (or keep, and refresh) our place in line.
 if place_ms > 0 then
-  enqueue(KEYS[4], KEYS[5], ARGV[1], now or now_ms(), place_ms)
+  local until_ms = enqueue(KEYS[4], KEYS[5], ARGV[1], now or now_ms(), place_ms)
   if ARGV[6] ~= '0' then
     local bound = tonumber(ARGV[5])
     if ARGV[6] == '1' and fence > bound then
@@ -224,6 +256,7 @@ if place_ms > 0 then
       redis.call('PEXPIRE', KEYS[6], place_ms + 1000)
     end
   end
+  return {0, pttl, fence, until_ms}
 end
 return {0, pttl, fence}
 """
@@ -240,7 +273,8 @@ ADOPT = """
 --          else ACQUIRE's answer
 -- The last release of this lease, if recent: '<token> <fence>[ <result>]'.
 local record = redis.call('GET', KEYS[3])
-if record then
+-- A lease handed to us (QUEUE's grant; we missed the message) is ours to use, not to drop.
+if record and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   -- Its fence and result; no result (a plain release) leaves result nil: nothing to adopt.
   local _, settled_fence, result = string.match(record, '^(%S+) (%d+) (.*)$')
   -- Settled by the holder we found busy, or a later one: concurrent with our wait.
@@ -272,8 +306,9 @@ RELEASE = """
 -- ARGV[3]  fence of that holder
 -- ARGV[4]  how long the record lives, in milliseconds
 -- ARGV[5]  optional: the result the holder settled with (any string)
--- return   1 released now (the next in line told), or already: the record names this token, so
---            an earlier run of this release did it and only its reply was lost
+-- return   1 released now (handed to the first in line that wants it, see QUEUE's grant), or
+--            already: the record names this token, so an earlier run of this release did it
+--            and only its reply was lost
 --          0 held by another token: untouched
 --          -1 held by nobody, and not released by this token: it expired or was deleted
 -- The fence key expires with the record: while it lives, the next fence is above it.
@@ -295,13 +330,15 @@ if holder == ARGV[1] then
   redis.call('SET', KEYS[3], record, 'PX', ARGV[4])
   -- The fence key lives exactly as long: a next holder that finds it finds the record too.
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
-  -- Hand the lease to the first in line that wants it: 'next <token>' wakes that waiter
-  -- only. Followers whose bound this settled fence meets adopt the result instead.
+  -- Hand the lease to the first in line that wants it (grant: 'next <token> <fence> <ms>'
+  -- wakes that waiter only, holding it). Followers whose bound this settled fence meets
+  -- adopt the result instead.
   local told = 0
   if redis.call('EXISTS', KEYS[5]) == 1 then
-    prune(KEYS[5], KEYS[6], KEYS[7], now_ms())
-    told = hand_off(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2], 1,
-      ARGV[5] and tonumber(ARGV[3]) or nil)
+    local now = now_ms()
+    prune(KEYS[5], KEYS[6], KEYS[7], now)
+    told = grant(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2],
+      ARGV[5] and tonumber(ARGV[3]) or nil, KEYS[1], KEYS[4], now)
   end
   -- A result wakes every follower (a shard channel on a cluster); with nobody in line a
   -- plain 'released' wakes any waiter not in line (a version before fair waiting).
@@ -310,16 +347,17 @@ if holder == ARGV[1] then
   end
   return 1
 end
--- Another holder's now: touch nothing.
-if holder then
-  return 0
-end
--- Held by nobody: did this very token release it (a retried release whose reply was lost)?
+-- Not ours now. Did this very token release it (a retried release whose reply was lost)?
+-- The lease may be the next waiter's by now: that release handed it over.
 local record = redis.call('GET', KEYS[3])
 if record and string.sub(record, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
   return 1
 end
--- No: it expired or was deleted while we thought we held it.
+-- Another holder's now: touch nothing.
+if holder then
+  return 0
+end
+-- Held by nobody: it expired or was deleted while we thought we held it.
 return -1
 """
 
@@ -372,8 +410,19 @@ LEAVE = """
 -- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
 -- ARGV[3]  the lease's limit: 1, or N of ACQUIRE_N
 -- return   1 it was in line (now out; if its leaving makes it someone's turn, that one is
---          told), 0 it was not
+--          told), or it was handed the lease as it left (given back, the next told);
+--          0 neither
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  -- Not in line: a release may have just handed it the lease (QUEUE's grant), which it
+  -- will not use now. Give it back rather than hold up the line for its place's life.
+  if ARGV[3] == '1' and redis.call('GET', KEYS[4]) == ARGV[1] then
+    redis.call('DEL', KEYS[4])
+    if hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[2], 1, nil) == 0 then
+      -- Nobody in line: wake any waiter not in line (a version before fair waiting).
+      redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[5], 'released')
+    end
+    return 1
+  end
   return 0
 end
 unqueue(KEYS[1], KEYS[2], KEYS[3], ARGV[1])

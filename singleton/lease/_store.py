@@ -66,6 +66,12 @@ class Attempt:
     after_expiry: bool = False
     """Acquired: the previous holder did not release the lease (it ran out or was deleted)
     within the last TTL, so it may still be acting on it (see ACQUIRE)."""
+    place_until_ms: int | None = None
+    """Busy, in line: when this try's place in line runs out (ms, server clock); the try ran
+    ``place_ms`` before that (a lease handed over is measured against it)."""
+    granted_for: float | None = None
+    """Acquired by a release handing the lease over (QUEUE's grant): it is ours this many
+    seconds from when this attempt was sent, until the new holder extends it."""
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> Attempt:
@@ -78,7 +84,8 @@ class Attempt:
             text = result.decode() if isinstance(result, bytes) else str(result)
             return cls(acquired=False, fence=int(reply[1]), result=text)
         fence = int(reply[2]) if len(reply) > 2 else 0
-        return cls(acquired=False, fence=fence, pttl_ms=int(reply[1]))
+        place = int(reply[3]) if len(reply) > 3 else None
+        return cls(acquired=False, fence=fence, pttl_ms=int(reply[1]), place_until_ms=place)
 
 
 def _unavailable(action: str, key: str, exc: BaseException) -> LeaseUnavailable:

@@ -4,7 +4,8 @@ The release script publishes on the lease's channel. One subscriber connection p
 ``Leases`` (on Redis Cluster: one per node, with sharded SSUBSCRIBE, since a shard channel
 is served by the node owning its slot) carries every channel that has waiters, and wakes
 all of a channel's waiters on each message, except a hand-off (``next <token>``: the waiter
-first in line, see ACQUIRE's fair waiting), which wakes that waiter only.
+first in line, see ACQUIRE's fair waiting; ``next <token> <fence> <until>``: the lease handed
+to it, see QUEUE's grant), which wakes that waiter only.
 
 One task owns each subscriber connection and is the only code that touches it: it sends
 every SUBSCRIBE, UNSUBSCRIBE and PING and reads every reply and message. Waiters only
@@ -64,22 +65,29 @@ class Signal:
     """One waiter's view of its channel: set by each release and by every failure of the
     connection; the waiter clears it before each try."""
 
-    __slots__ = ("_event", "_next", "_subscribed", "settled")
+    __slots__ = ("_event", "_next", "_subscribed", "granted", "settled")
 
     def __init__(self, subscribed: asyncio.Event, token: str | None = None) -> None:
         self._event = asyncio.Event()
         self._subscribed = subscribed
-        #: ``b"next <token>"`` wakes only the waiter in line with that token.
+        #: ``b"next <token>"`` wakes only the waiter in line with that token;
+        #: ``b"next <token> <fence> <until>"`` also hands it the lease.
         self._next = None if token is None else NEXT_PREFIX + token.encode()
         #: The latest release message that carried a settled result (``b"settled <fence>
         #: <result>"``); a later plain ``b"released"`` does not replace it.
         self.settled: bytes | None = None
+        #: ``(fence, until)`` once a release handed this waiter the lease (QUEUE's grant):
+        #: ours, with that fence, until then (ms, server clock).
+        self.granted: tuple[int, int] | None = None
 
     def set(self, message: bytes | None = None) -> None:
         if message is not None:
-            if message.startswith(NEXT_PREFIX) and message != self._next:
-                return  # another waiter's turn
-            if message.startswith(SETTLED_PREFIX):
+            if message.startswith(NEXT_PREFIX):
+                if message != self._next:
+                    if self._next is None or not message.startswith(self._next + b" "):
+                        return  # another waiter's turn
+                    self.granted = _grant_of(message[len(self._next) + 1 :])
+            elif message.startswith(SETTLED_PREFIX):
                 self.settled = message
         self._event.set()
 
@@ -95,6 +103,16 @@ class Signal:
         slip past unseen), the connection failed, or ``timeout`` passed; True if confirmed
         or the connection failed (both mean: try again now)."""
         return await _wait_event(self._subscribed, timeout)
+
+
+def _grant_of(rest: bytes) -> tuple[int, int] | None:
+    """``b"<fence> <until>"`` of a grant as ints; None if malformed (the waiter then tries, and
+    its try finds the lease its own)."""
+    fence, _, ms = rest.partition(b" ")
+    try:
+        return int(fence), int(ms)
+    except ValueError:
+        return None
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
