@@ -13,7 +13,7 @@ import redis_lock
 
 from singleton.lease._keys import lease_keys
 from singleton.lease._leases import LeasePolicy, Leases
-from singleton.lease._scripts import acquire_script, release_script
+from singleton.lease._scripts import SCRIPTS
 
 COMPARE_AND_DELETE = """
 -- KEYS[1] lock key; ARGV[1] token; return 1 deleted, 0 not ours
@@ -33,7 +33,7 @@ SyncCycle = Callable[[], None]
 async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, AsyncCycle]:
     """One uncontended acquire+release per call, for each asyncio contender."""
     release = client.register_script(COMPARE_AND_DELETE)
-    for script in (acquire_script, release_script):
+    for script in (SCRIPTS.acquire, SCRIPTS.release):
         await client.script_load(script.source)
     keys = lease_keys("bench", "bench/scripts")
 
@@ -47,16 +47,10 @@ async def async_cycles(client: aioredis.Redis, leases: Leases) -> dict[str, Asyn
         # The floor's two round trips, each running our lease's script instead (fence, TIME,
         # release record, PUBLISH): what Redis and the wire cost us, without the library.
         token = secrets.token_hex(16)
-        line = (keys.queue, keys.alive, keys.bounds)
-        lease_keys = (keys.lease, keys.fence, keys.result, *line, keys.channel)
-        reply = await client.evalsha(
-            acquire_script.sha, 7, *lease_keys, token, 15000, 0, "0", 0, "0"
-        )
-        if int(reply[0]) != 1:
+        reply = await client.evalsha(SCRIPTS.acquire.sha, 7, *keys.acquire_keys, token, 15000)
+        if not isinstance(reply, int):  # acquired: fence * 2 + expired
             raise RuntimeError("raw floor with our scripts: the key was not free")
-        args = (token, "0", reply[1], 15000)
-        release_keys = (keys.lease, keys.channel, keys.result, keys.fence, *line)
-        await client.evalsha(release_script.sha, 7, *release_keys, *args)
+        await client.evalsha(SCRIPTS.release.sha, 7, *keys.release_keys, token, reply >> 1, 15000)
 
     async def lease_hold() -> None:
         async with leases.hold("bench/hold"):

@@ -25,7 +25,6 @@ from singleton._errors import LeaseUnavailable
 from singleton._telemetry import redis_error
 from singleton.lease._keys import lease_key_pattern, name_of_lease_key
 from singleton.lease._leases import Leases
-from singleton.lease._scripts import FORCE_RELEASE
 from singleton.lease._store import REDIS_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -101,11 +100,9 @@ async def force_release(leases: Leases, name: str) -> bool:
 
     Raises LeaseUnavailable. Logged at WARNING: it is an operator's act."""
     keys = leases.keys(name)
-    publish_flag = "1" if isinstance(leases.store.client, RedisCluster) else "0"
+    script = leases.store.scripts.force_release
     with _translated("force-release", keys.lease):
-        released = await leases.store.client.eval(
-            FORCE_RELEASE, 2, keys.lease, keys.channel, publish_flag
-        )
+        released = await leases.store.client.eval(script.source, 2, keys.lease, keys.channel)
     if released == 1:
         logger.warning("force-released lease %r (its holder loses it at its next renewal)", name)
         return True

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import random
@@ -294,6 +295,9 @@ class Leases:
         self._holds: set[LeaseHold] = set()  # open holds, whose renewals aclose() stops
         #: Shielded releases in flight (their callers were cancelled): aclose() waits for them.
         self._background: set[asyncio.Future[Any]] = set()
+        # Tokens: random per Leases, counted within it, so unique without a syscall each.
+        self._token_prefix = secrets.token_hex(8)
+        self._tokens = itertools.count(1)
         self._ttl_ms = milliseconds(self.policy.ttl)
         self._place_ms = milliseconds(PLACE_FALLBACKS * self.policy.wake_fallback)
 
@@ -366,7 +370,7 @@ class Leases:
             raise ValueError(f"wait must be >= 0, not {wait!r}")
         self.eviction.start()
         keys = lease_keys(self.namespace, name)
-        token = secrets.token_hex(16)
+        token = f"{self._token_prefix}{next(self._tokens):x}"
         place_ms = self._place_ms if wait_s > 0 else 0
         sent_at = self._clock()
         # Past a result already seen, a later holder's may be in the record already.

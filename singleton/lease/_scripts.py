@@ -1,12 +1,14 @@
 """The lease's Lua scripts, each with its KEYS/ARGV/return contract.
 
 Every key a script touches is passed in KEYS (the wake-up channel too), and all of one
-lease's keys share a hash slot, so the scripts run unchanged on Redis Cluster.
+lease's keys share a hash slot, so the scripts run unchanged on Redis Cluster; only the
+publishing command differs there (``PUBLISH`` names it, see :func:`lease_scripts`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 QUEUE = """
 -- The line of waiters of one lease (fair, FIFO waiting; singleton/lease/_leases.py):
@@ -62,7 +64,7 @@ end
 -- the channel). settled: the fence of a result just settled (else nil): a following waiter
 -- whose bound is at most that fence adopts it from the release message, so it leaves the
 -- line instead. Returns how many were told.
-local function hand_off(queue, alive, bounds, channel, flag, n, settled)
+local function hand_off(queue, alive, bounds, channel, n, settled)
   local told, index = 0, 0
   while told < n do
     local token = redis.call('ZRANGE', queue, index, index)[1]
@@ -73,7 +75,7 @@ local function hand_off(queue, alive, bounds, channel, flag, n, settled)
     if settled and bound > 0 and bound <= settled then
       unqueue(queue, alive, bounds, token)
     else
-      redis.call(flag == '1' and 'SPUBLISH' or 'PUBLISH', channel, 'next ' .. token)
+      redis.call(PUBLISH, channel, 'next ' .. token)
       told, index = told + 1, index + 1
     end
   end
@@ -99,7 +101,7 @@ end
 -- misses the message finds the lease its own at its next try (ACQUIRE). Followers whose
 -- bound the settled fence meets leave the line instead (as in hand_off). Returns 1 if one
 -- was given the lease.
-local function grant(queue, alive, bounds, channel, flag, settled, lease_key, fence_key, now)
+local function grant(queue, alive, bounds, channel, settled, lease_key, fence_key, now)
   while true do
     local token = redis.call('ZRANGE', queue, 0, 0)[1]
     if not token then
@@ -113,8 +115,7 @@ local function grant(queue, alive, bounds, channel, flag, settled, lease_key, fe
       redis.call('SET', lease_key, token, 'PX', until_ms - now)
       -- Its fence, remembered one place's life past the lease, as ACQUIRE's two TTLs.
       local fence = issue_fence_of(fence_key, (until_ms - now) * 2)
-      redis.call(flag == '1' and 'SPUBLISH' or 'PUBLISH', channel,
-        string.format('next %s %.0f %.0f', token, fence, until_ms))
+      redis.call(PUBLISH, channel, string.format('next %s %.0f %.0f', token, fence, until_ms))
       return 1
     end
   end
@@ -130,18 +131,22 @@ ACQUIRE = """
 -- KEYS[6]  following waiters' bounds (bounds), KEYS[7] the wake-up channel (all same slot)
 -- ARGV[1]  token of this acquisition (random, unique per acquisition)
 -- ARGV[2]  TTL in milliseconds
--- ARGV[3]  how long a place in line lives (ms) unless this waiter tries again; '0': do not
---          wait in line (a caller that fails at once when busy)
--- ARGV[4]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
--- ARGV[5]  follower's adopt bound ('0': none; see ADOPT)
--- ARGV[6]  how a waiter's bound is kept with its place: '0' a plain waiter (none), '1' a
---          follower's first try (the holder's fence, or ARGV[5] if higher), '2' a following
---          waiter (ARGV[5]). Set once, when the waiter joins the line.
--- return   {1, fence, expired}  acquired now, or already ours (a retried call whose reply
+-- ARGV[3]  optional: how long a place in line lives (ms) unless this waiter tries again;
+--          absent or '0': do not wait in line (a caller that fails at once when busy)
+-- ARGV[4]  optional: follower's adopt bound (absent or '0': none; see ADOPT)
+-- ARGV[5]  optional: how a waiter's bound is kept with its place: absent or '0' a plain
+--          waiter (none), '1' a follower's first try (the holder's fence, or ARGV[4] if
+--          higher), '2' a following waiter (ARGV[4]). Set once, when it joins the line.
+-- (The trailing ARGV are left out when they are their default: each argument costs the
+-- client more to send than the script's work here costs Redis.)
+-- return   fence * 2 + expired  (an integer, not a table: the cheapest reply to read, and the
+--                      common one) acquired now, or already ours (a retried call whose reply
 --                      was lost, which must not read as busy): the fence issued to this token;
 --                      expired = 1 when the previous holder did not release the lease (it ran
 --                      out or was deleted) within the last TTL — it may still be acting on it
---                      — 0 when it was released, or nobody held it within the last TTL
+--                      — 0 when it was released, or nobody held it within the last TTL.
+--                      Fences stay below 2^52 (microseconds since the epoch, see below, until
+--                      the year 2112), so this stays below 2^53: exact in Lua's doubles
 --          {0, pttl, fence[, until]}  not acquired: held by another token (pttl its
 --                      remaining ms, -1 no expiry, fence the holder's, 0 if unknown: the fence
 --                      key was evicted), or free but another waiter's turn (pttl: ms until
@@ -162,7 +167,7 @@ ACQUIRE = """
 -- about 2^51: exact in Lua's doubles (2^53), so no arithmetic here rounds.
 -- The fence key lives two TTLs from each acquisition or renewal: one past the lease's end.
 local trace_ms = tonumber(ARGV[2]) * 2
-local place_ms = tonumber(ARGV[3])
+local place_ms = tonumber(ARGV[3] or 0)
 local function issue_fence()
   return issue_fence_of(KEYS[2], trace_ms)
 end
@@ -188,7 +193,7 @@ end
 -- Taken now: whether the last holder released it, then this acquisition's fence.
 local function taken()
   local expired = previous_expired()
-  return {1, issue_fence(), expired}
+  return issue_fence() * 2 + expired
 end
 local now = nil
 if redis.call('EXISTS', KEYS[4]) == 0 then
@@ -210,7 +215,7 @@ else
     end
     -- Another waiter's turn. It was told, unless it became first just now by the prune.
     if pruned > 0 then
-      hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], 1, nil)
+      hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], 1, nil)
     end
   end
 end
@@ -226,10 +231,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
     redis.call('PEXPIRE', KEYS[2], trace_ms)
     -- The same fence as the lost reply carried; whether the previous holder's lease had
     -- expired went with that reply: 1, so the caller checks rather than trusts.
-    return {1, fence, 1}
+    return fence * 2 + 1
   end
   -- The fence key alone was lost (evicted): nobody saw our fence, so issue a new, higher one.
-  return {1, issue_fence(), 1}
+  return issue_fence() * 2 + 1
 end
 -- Not ours: the holder's fence (a follower adopts only results settled by this holder or
 -- a later one; 0: unknown), and how long it has left (the waiter's fallback nap).
@@ -247,9 +252,10 @@ end
 -- Waiting: take (or keep, and refresh) our place in line.
 if place_ms > 0 then
   local until_ms = enqueue(KEYS[4], KEYS[5], ARGV[1], now or now_ms(), place_ms)
-  if ARGV[6] ~= '0' then
-    local bound = tonumber(ARGV[5])
-    if ARGV[6] == '1' and fence > bound then
+  local mode = ARGV[5] or '0'
+  if mode ~= '0' then
+    local bound = tonumber(ARGV[4])
+    if mode == '1' and fence > bound then
       bound = fence
     end
     if bound > 0 and redis.call('HSETNX', KEYS[6], ARGV[1], bound) == 1 then
@@ -264,7 +270,7 @@ return {0, pttl, fence}
 ADOPT = """
 -- Put before ACQUIRE (same KEYS and ARGV): adopt a settled result, or acquire.
 -- KEYS[3]  release record of that lease (see RELEASE): '<token> <fence> <result>' if settled
--- ARGV[5]  the lowest fence whose result is adopted (singleton/lease/_follow.py says which:
+-- ARGV[4]  the lowest fence whose result is adopted (singleton/lease/_follow.py says which:
 --          the holder the waiter first found busy, or past a result it could not use)
 -- return   {2, fence, result}  a holder with that fence or a later one released the lease
 --                              settled with result: adopted, nothing acquired, and the
@@ -278,12 +284,12 @@ if record and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   -- Its fence and result; no result (a plain release) leaves result nil: nothing to adopt.
   local _, settled_fence, result = string.match(record, '^(%S+) (%d+) (.*)$')
   -- Settled by the holder we found busy, or a later one: concurrent with our wait.
-  if settled_fence and tonumber(settled_fence) >= tonumber(ARGV[5]) then
+  if settled_fence and tonumber(settled_fence) >= tonumber(ARGV[4]) then
     -- We do not want the lease any more: out of the line, and our turn to the next.
     if redis.call('ZSCORE', KEYS[4], ARGV[1]) then
       unqueue(KEYS[4], KEYS[5], KEYS[6], ARGV[1])
       if redis.call('EXISTS', KEYS[1]) == 0 then
-        hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], 1, nil)
+        hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[7], 1, nil)
       end
     end
     return {2, tonumber(settled_fence), result}
@@ -302,10 +308,9 @@ RELEASE = """
 --          (see ACQUIRE) tells the next holder this lease was released, not run out
 -- KEYS[5]  the line of waiters, KEYS[6] their places, KEYS[7] their bounds (see QUEUE)
 -- ARGV[1]  token of the holder releasing it
--- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
--- ARGV[3]  fence of that holder
--- ARGV[4]  how long the record lives, in milliseconds
--- ARGV[5]  optional: the result the holder settled with (any string)
+-- ARGV[2]  fence of that holder
+-- ARGV[3]  how long the record lives, in milliseconds
+-- ARGV[4]  optional: the result the holder settled with (any string)
 -- return   1 released now (handed to the first in line that wants it, see QUEUE's grant), or
 --            already: the record names this token, so an earlier run of this release did it
 --            and only its reply was lost
@@ -318,18 +323,18 @@ if holder == ARGV[1] then
   -- Yes: give it up.
   redis.call('DEL', KEYS[1])
   -- The record says who released it, with which fence...
-  local record = ARGV[1] .. ' ' .. ARGV[3]
+  local record = ARGV[1] .. ' ' .. ARGV[2]
   -- ...and the message wakes the waiters; a plain release gives them nothing to adopt.
   local message = 'released'
   -- Settled: the record and the message carry the result, stamped with the fence.
-  if ARGV[5] then
-    record = record .. ' ' .. ARGV[5]
-    message = 'settled ' .. ARGV[3] .. ' ' .. ARGV[5]
+  if ARGV[4] then
+    record = record .. ' ' .. ARGV[4]
+    message = 'settled ' .. ARGV[2] .. ' ' .. ARGV[4]
   end
   -- Keep the record briefly: for a retried release, and for followers that missed the message.
-  redis.call('SET', KEYS[3], record, 'PX', ARGV[4])
+  redis.call('SET', KEYS[3], record, 'PX', ARGV[3])
   -- The fence key lives exactly as long: a next holder that finds it finds the record too.
-  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
   -- Hand the lease to the first in line that wants it (grant: 'next <token> <fence> <ms>'
   -- wakes that waiter only, holding it). Followers whose bound this settled fence meets
   -- adopt the result instead.
@@ -337,13 +342,13 @@ if holder == ARGV[1] then
   if redis.call('EXISTS', KEYS[5]) == 1 then
     local now = now_ms()
     prune(KEYS[5], KEYS[6], KEYS[7], now)
-    told = grant(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[2],
-      ARGV[5] and tonumber(ARGV[3]) or nil, KEYS[1], KEYS[4], now)
+    told = grant(KEYS[5], KEYS[6], KEYS[7], KEYS[2], ARGV[4] and tonumber(ARGV[2]) or nil,
+      KEYS[1], KEYS[4], now)
   end
   -- A result wakes every follower (a shard channel on a cluster); with nobody in line a
   -- plain 'released' wakes any waiter not in line (a version before fair waiting).
-  if ARGV[5] or told == 0 then
-    redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], message)
+  if ARGV[4] or told == 0 then
+    redis.call(PUBLISH, KEYS[2], message)
   end
   return 1
 end
@@ -384,7 +389,6 @@ return 0
 FORCE_RELEASE = """
 -- KEYS[1]  lease key
 -- KEYS[2]  wake-up channel of that lease (same slot)
--- ARGV[1]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
 -- return   1 a lease was held and is now deleted (waiters notified), 0 none was held
 -- An operator's release, whoever holds it: the holder finds it gone at its next renewal
 -- (LeaseLost). The fence key stays, so the next holder's fence is still above the last one,
@@ -392,7 +396,7 @@ FORCE_RELEASE = """
 -- Delete the lease whatever its token; DEL answers how many keys it removed.
 if redis.call('DEL', KEYS[1]) == 1 then
   -- Wake every waiter, as a normal release does.
-  redis.call(ARGV[1] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[2], 'released')
+  redis.call(PUBLISH, KEYS[2], 'released')
   -- Released.
   return 1
 end
@@ -407,19 +411,18 @@ LEAVE = """
 -- KEYS[4]  lease key (limit 1) or holders key (limit N, see ACQUIRE_N)
 -- KEYS[5]  wake-up channel of that lease (same slot)
 -- ARGV[1]  token of the waiter
--- ARGV[2]  '1': publish with SPUBLISH (Redis Cluster shard channel), else PUBLISH
--- ARGV[3]  the lease's limit: 1, or N of ACQUIRE_N
+-- ARGV[2]  the lease's limit: 1, or N of ACQUIRE_N
 -- return   1 it was in line (now out; if its leaving makes it someone's turn, that one is
 --          told), or it was handed the lease as it left (given back, the next told);
 --          0 neither
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   -- Not in line: a release may have just handed it the lease (QUEUE's grant), which it
   -- will not use now. Give it back rather than hold up the line for its place's life.
-  if ARGV[3] == '1' and redis.call('GET', KEYS[4]) == ARGV[1] then
+  if ARGV[2] == '1' and redis.call('GET', KEYS[4]) == ARGV[1] then
     redis.call('DEL', KEYS[4])
-    if hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[2], 1, nil) == 0 then
+    if hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[5], 1, nil) == 0 then
       -- Nobody in line: wake any waiter not in line (a version before fair waiting).
-      redis.call(ARGV[2] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[5], 'released')
+      redis.call(PUBLISH, KEYS[5], 'released')
     end
     return 1
   end
@@ -428,13 +431,13 @@ end
 unqueue(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 -- Free slots now: for limit 1 the lease is free or not; for N, N less the holders.
 local free
-if ARGV[3] == '1' then
+if ARGV[2] == '1' then
   free = 1 - redis.call('EXISTS', KEYS[4])
 else
-  free = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[4])
+  free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[4])
 end
 if free > 0 then
-  hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[2], free, nil)
+  hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[5], free, nil)
 end
 return 1
 """
@@ -448,10 +451,10 @@ ACQUIRE_N = """
 -- ARGV[1]  token of this acquisition
 -- ARGV[2]  TTL in milliseconds
 -- ARGV[3]  how long a place in line lives (ms); '0': do not wait in line
--- ARGV[4]  '1': publish with SPUBLISH, else PUBLISH
--- ARGV[5]  N, the limit (>= 2)
--- return   {1, fence, expired}  acquired: the fence issued to this token (a retry whose
---                    reply was lost gets a new, higher one: nobody saw the first); expired
+-- ARGV[4]  N, the limit (>= 2)
+-- return   fence * 2 + expired  acquired (an integer, as ACQUIRE's): the fence issued to
+--                    this token (a retry whose reply was lost gets a new, higher one: nobody
+--                    saw the first); expired
 --                    = 1 if this acquisition found a holder whose lease had run out without
 --                    its release (its slot reclaimed now), or on such a retry
 --          {0, pttl, 0}  N hold it, or a slot is free but waiters ahead of us take it;
@@ -461,7 +464,7 @@ ACQUIRE_N = """
 -- so the N slots go out in arrival order.
 local now = now_ms()
 local ttl = tonumber(ARGV[2])
-local limit = tonumber(ARGV[5])
+local limit = tonumber(ARGV[4])
 local place_ms = tonumber(ARGV[3])
 -- Holders whose lease ran out (they died, or were cut off): their slots are free again.
 local expired = 0
@@ -474,7 +477,7 @@ end
 local function take(retried)
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
   keep(KEYS[1], ttl * 2)
-  return {1, issue_fence_of(KEYS[2], ttl * 2), retried or expired}
+  return issue_fence_of(KEYS[2], ttl * 2) * 2 + (retried or expired)
 end
 -- Ours already (our earlier call ran, its reply was lost)?
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
@@ -497,7 +500,7 @@ if free > ahead then
 end
 -- Slots freed by a dead holder or waiter just now: tell those whose turn it became.
 if free > 0 and (expired == 1 or pruned > 0) then
-  hand_off(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], free, nil)
+  hand_off(KEYS[3], KEYS[4], KEYS[5], KEYS[6], free, nil)
 end
 if place_ms > 0 then
   enqueue(KEYS[3], KEYS[4], ARGV[1], now, place_ms)
@@ -517,8 +520,8 @@ RELEASE_N = """
 -- KEYS[1]  holders key, KEYS[2] wake-up channel
 -- KEYS[3]  this holder's release record ('<fence>'), so a retried release knows its own
 -- KEYS[4]  the line of waiters, KEYS[5] their places, KEYS[6] their bounds (see QUEUE)
--- ARGV[1]  token of the holder, ARGV[2] '1': SPUBLISH, else PUBLISH, ARGV[3] its fence,
--- ARGV[4]  how long the record lives (ms), ARGV[5] N, the limit
+-- ARGV[1]  token of the holder, ARGV[2] its fence, ARGV[3] how long the record lives (ms),
+-- ARGV[4]  N, the limit
 -- return   1 released now (the waiters whose turn it is told), or already (the record
 --            exists: an earlier run of this release, whose reply was lost)
 --          -1 not held by this token, not released by it: it ran out or was deleted
@@ -530,13 +533,13 @@ if until_ms then
     -- It had run out (nobody pruned it yet): not a release of a held slot.
     return -1
   end
-  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
   -- Hand the free slots to the first in line ('next <token>' each). Nobody in line:
   -- nobody to wake (every limit=N waiter waits in line).
   if redis.call('EXISTS', KEYS[4]) == 1 then
-    local free = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[1])
+    local free = tonumber(ARGV[4]) - redis.call('ZCARD', KEYS[1])
     prune(KEYS[4], KEYS[5], KEYS[6], now)
-    hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[2], ARGV[2], free, nil)
+    hand_off(KEYS[4], KEYS[5], KEYS[6], KEYS[2], free, nil)
   end
   return 1
 end
@@ -572,12 +575,43 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
-acquire_script = Script(QUEUE + ACQUIRE)
-follow_script = Script(QUEUE + ADOPT + ACQUIRE)
-release_script = Script(QUEUE + RELEASE)
-extend_script = Script(EXTEND)
-force_release_script = Script(FORCE_RELEASE)
-leave_script = Script(QUEUE + LEAVE)
-acquire_n_script = Script(QUEUE + ACQUIRE_N)
-release_n_script = Script(QUEUE + RELEASE_N)
-extend_n_script = Script(QUEUE + EXTEND_N)
+@dataclass(frozen=True, slots=True)
+class LeaseScripts:
+    """The lease's scripts for one kind of Redis: each starts by naming the command that
+    publishes on a lease's channel (``PUBLISH``, or ``SPUBLISH`` for a Redis Cluster's shard
+    channel), so that no call sends which one as an argument."""
+
+    acquire: Script
+    follow: Script
+    release: Script
+    extend: Script
+    force_release: Script
+    leave: Script
+    acquire_n: Script
+    release_n: Script
+    extend_n: Script
+
+
+def lease_scripts(*, sharded: bool) -> LeaseScripts:
+    """The scripts for a Redis Cluster (``sharded``) or a single Redis."""
+    publish = "local PUBLISH = 'SPUBLISH'\n" if sharded else "local PUBLISH = 'PUBLISH'\n"
+
+    def script(*parts: str) -> Script:
+        return Script(publish + "".join(parts))
+
+    return LeaseScripts(
+        acquire=script(QUEUE, ACQUIRE),
+        follow=script(QUEUE, ADOPT, ACQUIRE),
+        release=script(QUEUE, RELEASE),
+        extend=script(EXTEND),
+        force_release=script(FORCE_RELEASE),
+        leave=script(QUEUE, LEAVE),
+        acquire_n=script(QUEUE, ACQUIRE_N),
+        release_n=script(QUEUE, RELEASE_N),
+        extend_n=script(QUEUE, EXTEND_N),
+    )
+
+
+#: A single Redis's (or a replicated one's) and a Redis Cluster's.
+SCRIPTS = lease_scripts(sharded=False)
+CLUSTER_SCRIPTS = lease_scripts(sharded=True)

@@ -22,17 +22,7 @@ from singleton._errors import LeaseUnavailable
 from singleton._telemetry import redis_error
 from singleton.lease._bounded import bounded_call
 from singleton.lease._keys import LeaseKeys
-from singleton.lease._scripts import (
-    Script,
-    acquire_n_script,
-    acquire_script,
-    extend_n_script,
-    extend_script,
-    follow_script,
-    leave_script,
-    release_n_script,
-    release_script,
-)
+from singleton.lease._scripts import CLUSTER_SCRIPTS, SCRIPTS, Script
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +64,10 @@ class Attempt:
     seconds from when this attempt was sent, until the new holder extends it."""
 
     @classmethod
-    def from_reply(cls, reply: list[Any]) -> Attempt:
+    def from_reply(cls, reply: int | list[Any]) -> Attempt:
+        if isinstance(reply, int):  # acquired: fence * 2 + expired
+            return cls(acquired=True, fence=reply >> 1, after_expiry=bool(reply & 1))
         code = int(reply[0])
-        if code == 1:
-            expired = len(reply) > 2 and int(reply[2]) == 1
-            return cls(acquired=True, fence=int(reply[1]), after_expiry=expired)
         if code == 2:
             result = reply[2]
             text = result.decode() if isinstance(result, bytes) else str(result)
@@ -100,7 +89,7 @@ class LeaseStore:
     def __init__(self, client: Any, *, sharded: bool) -> None:
         self.client = client
         # Release publishes on a shard channel on Redis Cluster, a plain channel otherwise.
-        self._publish_flag = "1" if sharded else "0"
+        self.scripts = CLUSTER_SCRIPTS if sharded else SCRIPTS
 
     async def _run(
         self,
@@ -143,6 +132,7 @@ class LeaseStore:
         bound_mode: str = "0",
         limit: int = 1,
     ) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
+        scripts = self.scripts
         if limit > 1:
             n_keys = (
                 keys.holders,
@@ -152,21 +142,16 @@ class LeaseStore:
                 keys.bounds,
                 keys.channel,
             )
-            return acquire_n_script, n_keys, (token, ttl_ms, place_ms, self._publish_flag, limit)
-        script_keys = (
-            keys.lease,
-            keys.fence,
-            keys.result,
-            keys.queue,
-            keys.alive,
-            keys.bounds,
-            keys.channel,
-        )
-        flag = self._publish_flag
-        if adopt_from is None:
-            return acquire_script, script_keys, (token, ttl_ms, place_ms, flag, 0, bound_mode)
-        args = (token, ttl_ms, place_ms, flag, adopt_from, bound_mode)
-        return follow_script, script_keys, args
+            return scripts.acquire_n, n_keys, (token, ttl_ms, place_ms, limit)
+        # The trailing arguments are left out where they are the script's default.
+        if adopt_from is not None:
+            args = (token, ttl_ms, place_ms, adopt_from, bound_mode)
+            return scripts.follow, keys.acquire_keys, args
+        if bound_mode != "0":
+            return scripts.acquire, keys.acquire_keys, (token, ttl_ms, place_ms, 0, bound_mode)
+        if place_ms:
+            return scripts.acquire, keys.acquire_keys, (token, ttl_ms, place_ms)
+        return scripts.acquire, keys.acquire_keys, (token, ttl_ms)
 
     async def acquire(
         self,
@@ -208,11 +193,10 @@ class LeaseStore:
         turn). True if it was in line."""
         held_key = keys.lease if limit == 1 else keys.holders
         left = await self._run(
-            leave_script,
+            self.scripts.leave,
             "leave the line of",
             (keys.queue, keys.alive, keys.bounds, held_key, keys.channel),
             token,
-            self._publish_flag,
             limit,
             within=within,
             shield_into=shield_into,
@@ -279,7 +263,7 @@ class LeaseStore:
         of the caller does not stop the release (see :func:`bounded`)."""
         if limit > 1:
             found = await self._run(
-                release_n_script,
+                self.scripts.release_n,
                 "release",
                 (
                     keys.holders,
@@ -290,7 +274,6 @@ class LeaseStore:
                     keys.bounds,
                 ),
                 token,
-                self._publish_flag,
                 fence,
                 record_ttl_ms,
                 limit,
@@ -298,21 +281,13 @@ class LeaseStore:
                 shield_into=shield_into,
             )
             return Release(int(found))
-        args: tuple[Any, ...] = (token, self._publish_flag, fence, record_ttl_ms)
+        args: tuple[Any, ...] = (token, fence, record_ttl_ms)
         if result is not None:
             args += (result,)
         found = await self._run(
-            release_script,
+            self.scripts.release,
             "release",
-            (
-                keys.lease,
-                keys.channel,
-                keys.result,
-                keys.fence,
-                keys.queue,
-                keys.alive,
-                keys.bounds,
-            ),
+            keys.release_keys,
             *args,
             within=within,
             shield_into=shield_into,
@@ -331,7 +306,7 @@ class LeaseStore:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it (one of ``limit``)."""
         if limit > 1:
             extended = await self._run(
-                extend_n_script,
+                self.scripts.extend_n,
                 "extend",
                 (keys.holders, keys.fence),
                 token,
@@ -340,6 +315,11 @@ class LeaseStore:
             )
         else:
             extended = await self._run(
-                extend_script, "extend", (keys.lease, keys.fence), token, ttl_ms, within=within
+                self.scripts.extend,
+                "extend",
+                (keys.lease, keys.fence),
+                token,
+                ttl_ms,
+                within=within,
             )
         return bool(extended == 1)

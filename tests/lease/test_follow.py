@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton.lease import Lease, LeasePolicy, Leases, Settled
-from singleton.lease._scripts import follow_script
+from singleton.lease._scripts import SCRIPTS
 from tests.lease.conftest import MakeLeases, subscribers
 from tests.lease.servers import LossyProxy
 from tests.lease.test_processes import contender
@@ -66,7 +66,7 @@ async def test_waiters_in_several_processes_all_adopt_one_holders_result(
         async with leases.hold_or_follow("storm") as held:
             assert isinstance(held, Lease)
             # Loaded once per Redis server; not what this test counts.
-            await redis_client.script_load(follow_script.source)
+            await redis_client.script_load(SCRIPTS.follow.source)
             await redis_client.config_resetstat()
             followers = [
                 contender("follow", redis_server.url, "storm", str(tasks), stdout=subprocess.PIPE)

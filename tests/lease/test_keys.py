@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from singleton.lease._keys import escape, lease_keys, unescape
+from singleton.lease._keys import _escape_name, escape, lease_keys, unescape
 
 names = st.text()  # any str: ':', '{', '}', '%', empty, unicode, lone surrogates
 namespaces = st.text(min_size=1)
@@ -18,6 +18,12 @@ def test_escaping_round_trips_and_leaves_no_separator_or_brace(name: str) -> Non
     escaped = escape(name)
     assert unescape(escaped) == name
     assert not set(escaped) & set(":{}")
+
+
+@given(st.one_of(names, st.text(alphabet=st.characters(max_codepoint=127))))
+def test_the_fast_escape_of_a_name_is_escape_itself(name: str) -> None:
+    # ASCII names take str.translate, others quote(): one layout, whichever way.
+    assert _escape_name(name) == escape(name)
 
 
 @given(namespaces, names, namespaces, names)
