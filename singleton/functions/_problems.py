@@ -78,14 +78,21 @@ def misconfigured(
     )
 
 
-def retry_later(slug: str, title: str, detail: str, **extensions: Any) -> func.HttpResponse:
-    """503 with ``Retry-After``: Redis failed, or a lease was lost. ``detail`` is generic: the
-    cause (with its Redis address) belongs in the log, never in the answer."""
+def retry_later(
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    retry_after: int = RETRY_AFTER_SECONDS,
+    **extensions: Any,
+) -> func.HttpResponse:
+    """503 with ``Retry-After`` (default 5 s): Redis failed, or a lease was lost. ``detail`` is
+    generic: the cause (with its Redis address) belongs in the log, never in the answer."""
     return problem(
         503,
         slug,
         title,
         detail,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers={"Retry-After": str(retry_after)},
         **extensions,
     )

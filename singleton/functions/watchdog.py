@@ -29,7 +29,8 @@ from singleton._errors import (
     LeaseBusy,
     LeaseUnavailable,
 )
-from singleton._runtime import default_starter
+from singleton._runtime import default_settings, default_starter
+from singleton._settings import DEFAULT_BUSY_RETRY_AFTER, DEFAULT_RETRY_AFTER
 from singleton.functions._problems import misconfigured, problem, retry_later
 from singleton.starter import PassOutcome, PassResult, SingletonStarter
 from singleton.starter._durable import DurableClient
@@ -67,6 +68,15 @@ async def run_tick(
     return results
 
 
+def _retry_after(starter: Callable[[], SingletonStarter], *, busy: bool) -> int:
+    """The ``Retry-After`` settings (``SINGLETON_RETRY_AFTER``, ``SINGLETON_BUSY_RETRY_AFTER``)
+    of the default runtime; their defaults for a starter of your own."""
+    if starter is not default_starter:
+        return DEFAULT_BUSY_RETRY_AFTER if busy else DEFAULT_RETRY_AFTER
+    settings = default_settings()  # built with the default starter, so read already
+    return settings.busy_retry_after if busy else settings.retry_after
+
+
 async def handle_unwatch_request(
     req: func.HttpRequest,
     client: DurableClient,
@@ -93,6 +103,7 @@ async def handle_unwatch_request(
             "lease-unavailable",
             "The singleton lease store is unavailable",
             "Redis failed or could not be reached; retry later",
+            retry_after=_retry_after(starter, busy=False),
         )
     except LeaseBusy:
         return retry_later(
@@ -100,6 +111,7 @@ async def handle_unwatch_request(
             "The instance ID is busy",
             f"a watchdog pass or a start of {instance_id!r} held its lease past the wait; "
             "nothing changed, retry later",
+            retry_after=_retry_after(starter, busy=True),
             instanceId=instance_id,
         )
     if not unwatched:

@@ -11,6 +11,7 @@ import pytest
 from singleton import close_default_starter
 from singleton.functions import handle_start_request
 from singleton.functions.admin import handle_leases_request
+from singleton.functions.watchdog import handle_unwatch_request
 from tests.redis_servers import RedisServer, free_port
 from tests.singleton.durable_app import ECHO
 from tests.singleton.harness import DurableHost, post, running_durable_host
@@ -58,6 +59,24 @@ async def test_the_admin_endpoints_503_retry_after_is_the_setting(
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "9"
+
+
+async def test_the_unwatch_endpoints_503_retry_after_is_the_setting(
+    durable: DurableHost, app_settings: pytest.MonkeyPatch
+) -> None:
+    unreachable_redis(app_settings)
+    app_settings.setenv("SINGLETON_RETRY_AFTER", "11")
+    request = func.HttpRequest(
+        method="DELETE",
+        url="http://localhost/api/singleton/watchdog/eternal",
+        route_params={"instanceId": "eternal"},
+        body=b"",
+    )
+
+    response = await handle_unwatch_request(request, durable.client())
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "11"
 
 
 @pytest.mark.redis
