@@ -304,22 +304,12 @@ class LeaseStore:
         limit: int = 1,
     ) -> bool:
         """Reset the lease's TTL to ``ttl_ms`` if ``token`` still holds it (one of ``limit``)."""
-        if limit > 1:
-            extended = await self._run(
-                self.scripts.extend_n,
-                "extend",
-                (keys.holders, keys.fence),
-                token,
-                ttl_ms,
-                within=within,
-            )
-        else:
-            extended = await self._run(
-                self.scripts.extend,
-                "extend",
-                (keys.lease, keys.fence),
-                token,
-                ttl_ms,
-                within=within,
-            )
+        script, held = (
+            (self.scripts.extend_n, keys.holders)
+            if limit > 1
+            else (self.scripts.extend, keys.lease)
+        )
+        extended = await self._run(
+            script, "extend", (held, keys.fence), token, ttl_ms, within=within
+        )
         return bool(extended == 1)

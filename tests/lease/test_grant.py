@@ -5,9 +5,11 @@ where a waiter must be stopped mid-line."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -30,6 +32,18 @@ async def join_line(leases: Leases, keys: LeaseKeys, token: str) -> None:
     assert not attempt.acquired
 
 
+@contextlib.asynccontextmanager
+async def listening(client: aioredis.Redis, channel: str) -> AsyncIterator[aioredis.client.PubSub]:
+    """A subscription to ``channel``, confirmed before the block runs."""
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel)
+    await pubsub.get_message(timeout=1.0)  # the subscription's confirmation
+    try:
+        yield pubsub
+    finally:
+        await pubsub.aclose()
+
+
 async def next_message(pubsub: aioredis.client.PubSub) -> str:
     """The next message published on the subscribed channel."""
     deadline = time.monotonic() + 5
@@ -48,10 +62,7 @@ async def test_a_release_hands_the_lease_to_the_first_in_line(
     holder = await leases.acquire("handed")
     await join_line(leases, keys, "first")
     await join_line(leases, keys, "second")
-    pubsub = redis_client.pubsub()
-    await pubsub.subscribe(keys.channel)
-    await pubsub.get_message(timeout=1.0)  # the subscription's confirmation
-    try:
+    async with listening(redis_client, keys.channel) as pubsub:
         assert await holder.release()
         # The first in line holds it now, before it has sent anything: for what its place
         # had left, with the fence the fence key remembers; it has left the line.
@@ -67,8 +78,6 @@ async def test_a_release_hands_the_lease_to_the_first_in_line(
         assert (token, int(given_fence)) == ("first", fence)
         seconds, micros = await redis_client.time()
         assert abs(int(until) - (seconds * 1000 + micros // 1000) - left) < 100
-    finally:
-        await pubsub.aclose()
 
 
 async def test_a_waiter_holds_the_handed_lease_and_extends_it_to_its_ttl(
@@ -143,15 +152,10 @@ async def test_a_waiter_that_leaves_as_it_is_handed_the_lease_gives_it_back(
     await join_line(leases, keys, "staying")
     await holder.release()  # handed to "leaving", which gives up its wait just then
     assert await redis_client.get(keys.lease) == b"leaving"
-    pubsub = redis_client.pubsub()
-    await pubsub.subscribe(keys.channel)
-    await pubsub.get_message(timeout=1.0)
-    try:
+    async with listening(redis_client, keys.channel) as pubsub:
         assert await leases.store.leave(keys, "leaving")
         assert not await redis_client.exists(keys.lease)  # free again, not held for 3 s
         assert await next_message(pubsub) == "next staying"  # and the next one told
-    finally:
-        await pubsub.aclose()
 
 
 async def test_a_waiter_that_misses_the_hand_over_finds_the_lease_its_own(
