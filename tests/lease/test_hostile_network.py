@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from singleton._errors import LeaseLost
 from singleton._redis import RedisSettings, create_redis_client
 from singleton.lease._leases import Lease, LeasePolicy, Leases
+from singleton.lease._policy import validity
 from tests.lease.conftest import MakeLeases, until
 from tests.lease.servers import LossyProxy
 from tests.lease.test_processes import contender
@@ -70,9 +71,11 @@ async def test_a_partitioned_holder_stops_before_another_process_acquires(
         other.stdout.close()
         await leases.aclose()
         await client.aclose()
-    # The holder's block ended within its TTL, counted from when its acquire was sent ...
-    assert ended_at[0] < held[0].acquired_at + 2.0
-    # ... and before the other process could take the lease.
+    # The holder's block was cut at its deadline (the TTL from when its acquire was sent, less
+    # the drift allowance), not after its 60 s of work: the slack is the event loop's own
+    # lateness on a loaded machine (CI runs three suites at once) ...
+    assert ended_at[0] < held[0].acquired_at + validity(2.0) + 0.25
+    # ... and, what the lease promises, before the other process could take the lease.
     assert ended_at[0] < other_acquired_at
 
 
