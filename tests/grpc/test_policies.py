@@ -23,19 +23,19 @@ from singleton import (
 from tests.grpc.backends import CountingBackend
 from tests.grpc.conftest import wait_for_status
 from tests.grpc.orchestrations import FAILS, WAIT_FOR_FINISH
+from tests.policy_table import (
+    ACTIVE,
+    PRIORS,
+    S,
+    expected_for_conflict,
+    expected_for_reuse,
+    prior_name,
+)
 
 pytestmark = pytest.mark.redis
 
-S = RuntimeStatus
 G = dt.OrchestrationStatus
-ACTIVE = (S.PENDING, S.RUNNING, S.CONTINUED_AS_NEW, S.SUSPENDED)
-FINISHED = (S.COMPLETED, S.FAILED, S.TERMINATED)
-PRIORS = (None, *ACTIVE, *FINISHED)
 POLICIES = [("conflict", c) for c in ConflictPolicy] + [("reuse", r) for r in ReusePolicy]
-
-
-def _name(prior: RuntimeStatus | None) -> str:
-    return "absent" if prior is None else prior.value
 
 
 def fresh(prefix: str) -> str:
@@ -77,28 +77,7 @@ async def put_in(
     assert state.runtime_status.name == prior.name
 
 
-def expected_for_conflict(conflict: ConflictPolicy, prior: RuntimeStatus | None) -> Outcome:
-    if prior not in ACTIVE:
-        return Outcome.STARTED  # reuse: allow
-    return {
-        ConflictPolicy.FAIL: Outcome.ALREADY_RUNNING,
-        ConflictPolicy.USE_EXISTING: Outcome.USED_EXISTING,
-        ConflictPolicy.TERMINATE_EXISTING: Outcome.STARTED,
-        ConflictPolicy.QUEUE_NEXT: Outcome.QUEUED,  # kept as the next run, not started
-    }[conflict]
-
-
-def expected_for_reuse(reuse: ReusePolicy, prior: RuntimeStatus | None) -> Outcome:
-    if prior in ACTIVE:
-        return Outcome.ALREADY_RUNNING  # conflict: fail
-    if prior is None or reuse is ReusePolicy.ALLOW:
-        return Outcome.STARTED
-    if reuse is ReusePolicy.FAILED_ONLY and prior is not S.COMPLETED:
-        return Outcome.STARTED
-    return Outcome.REUSE_REJECTED
-
-
-@pytest.mark.parametrize("prior", PRIORS, ids=_name)
+@pytest.mark.parametrize("prior", PRIORS, ids=prior_name)
 @pytest.mark.parametrize(("option", "policy"), POLICIES, ids=lambda p: getattr(p, "value", p))
 async def test_policy_against_prior_status(
     grpc_backend: CountingBackend,
@@ -108,7 +87,7 @@ async def test_policy_against_prior_status(
     policy: ConflictPolicy | ReusePolicy,
     prior: RuntimeStatus | None,
 ) -> None:
-    instance_id = fresh(f"{option}-{policy.value}-{_name(prior)}")
+    instance_id = fresh(f"{option}-{policy.value}-{prior_name(prior)}")
     await put_in(grpc_client, grpc_backend, instance_id, prior)
     before = grpc_backend.created[instance_id]
 
@@ -178,14 +157,14 @@ async def test_an_unset_reuse_policy_replaces_nothing_on_the_sdk_backend(
     assert raised.value.code().name == "ALREADY_EXISTS"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("prior", PRIORS, ids=_name)
+@pytest.mark.parametrize("prior", PRIORS, ids=prior_name)
 async def test_event_with_start_delivers_the_callers_value(
     grpc_backend: CountingBackend,
     grpc_client: dt.AsyncTaskHubGrpcClient,
     starter: SingletonStarter,
     prior: RuntimeStatus | None,
 ) -> None:
-    instance_id = fresh(f"event-{_name(prior)}")
+    instance_id = fresh(f"event-{prior_name(prior)}")
     await put_in(grpc_client, grpc_backend, instance_id, prior)
     before = grpc_backend.created[instance_id]
 

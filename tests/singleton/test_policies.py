@@ -16,19 +16,18 @@ from singleton import (
     SingletonStarter,
     TerminateTimedOut,
 )
+from tests.policy_table import (
+    ACTIVE,
+    PRIORS,
+    S,
+    expected_for_conflict,
+    expected_for_reuse,
+    prior_name,
+)
 from tests.singleton.durable_app import FAILS, WAIT_FOR_FINISH
 from tests.singleton.harness import DurableHost, input_of
 
 pytestmark = pytest.mark.redis
-
-S = RuntimeStatus
-ACTIVE = (S.PENDING, S.RUNNING, S.CONTINUED_AS_NEW, S.SUSPENDED)
-FINISHED = (S.COMPLETED, S.FAILED, S.TERMINATED)
-PRIORS = (None, *ACTIVE, *FINISHED)
-
-
-def _name(prior: RuntimeStatus | None) -> str:
-    return "absent" if prior is None else prior.value
 
 
 async def put_in(durable: DurableHost, instance_id: str, prior: RuntimeStatus | None) -> None:
@@ -54,27 +53,6 @@ async def put_in(durable: DurableHost, instance_id: str, prior: RuntimeStatus | 
     await durable.wait_for_status(instance_id, prior)
 
 
-def expected_for_conflict(conflict: ConflictPolicy, prior: RuntimeStatus | None) -> Outcome:
-    if prior not in ACTIVE:
-        return Outcome.STARTED  # reuse: allow
-    return {
-        ConflictPolicy.FAIL: Outcome.ALREADY_RUNNING,
-        ConflictPolicy.USE_EXISTING: Outcome.USED_EXISTING,
-        ConflictPolicy.TERMINATE_EXISTING: Outcome.STARTED,
-        ConflictPolicy.QUEUE_NEXT: Outcome.QUEUED,  # kept as the next run, not started
-    }[conflict]
-
-
-def expected_for_reuse(reuse: ReusePolicy, prior: RuntimeStatus | None) -> Outcome:
-    if prior in ACTIVE:
-        return Outcome.ALREADY_RUNNING  # conflict: fail
-    if prior is None or reuse is ReusePolicy.ALLOW:
-        return Outcome.STARTED
-    if reuse is ReusePolicy.FAILED_ONLY and prior is not S.COMPLETED:
-        return Outcome.STARTED
-    return Outcome.REUSE_REJECTED
-
-
 async def assert_answer(
     durable: DurableHost,
     instance_id: str,
@@ -93,13 +71,13 @@ async def assert_answer(
         assert status.runtime_status.value in {"Pending", "Running"}
     else:
         assert durable.started(instance_id) == started_before
-        assert status.runtime_status.value == _name(prior)
+        assert status.runtime_status.value == prior_name(prior)
 
 
 POLICIES = [("conflict", c) for c in ConflictPolicy] + [("reuse", r) for r in ReusePolicy]
 
 
-@pytest.mark.parametrize("prior", PRIORS, ids=_name)
+@pytest.mark.parametrize("prior", PRIORS, ids=prior_name)
 @pytest.mark.parametrize(("option", "policy"), POLICIES, ids=lambda p: getattr(p, "value", p))
 async def test_policy_against_prior_status(
     durable: DurableHost,
@@ -108,7 +86,7 @@ async def test_policy_against_prior_status(
     policy: ConflictPolicy | ReusePolicy,
     prior: RuntimeStatus | None,
 ) -> None:
-    instance_id = f"{option}-{policy.value}-{_name(prior)}"
+    instance_id = f"{option}-{policy.value}-{prior_name(prior)}"
     await put_in(durable, instance_id, prior)
     before = durable.started(instance_id)
 
@@ -126,11 +104,11 @@ async def test_policy_against_prior_status(
     await assert_answer(durable, instance_id, prior, expected, before)
 
 
-@pytest.mark.parametrize("prior", PRIORS, ids=_name)
+@pytest.mark.parametrize("prior", PRIORS, ids=prior_name)
 async def test_event_with_start(
     durable: DurableHost, starter: SingletonStarter, prior: RuntimeStatus | None
 ) -> None:
-    instance_id = f"event-{_name(prior)}"
+    instance_id = f"event-{prior_name(prior)}"
     await put_in(durable, instance_id, prior)
     before = durable.started(instance_id)
     client = durable.client()
