@@ -4,7 +4,8 @@
 
 =======================================  ==================================================
 GET                                      200 ``{"namespace", "count", "leases": [{"name",
-                                         "ttlSeconds", "fence"}]}``, sorted by name
+                                         "ttlSeconds", "fence", "holders"}]}``, sorted by
+                                         name (``holders`` > 1: a ``limit=N`` name)
 DELETE ``?name=<hub>/<instanceId>``      200 ``{"name", "released": true}``: deleted and
                                          its waiters woken; 404 if no lease was held;
                                          400 without ``name``
@@ -87,7 +88,12 @@ async def handle_leases_request(
             "namespace": own.namespace,
             "count": len(held),
             "leases": [
-                {"name": lease.name, "ttlSeconds": lease.ttl, "fence": lease.fence}
+                {
+                    "name": lease.name,
+                    "ttlSeconds": lease.ttl,
+                    "fence": lease.fence,
+                    "holders": lease.holders,
+                }
                 for lease in held
             ],
         }

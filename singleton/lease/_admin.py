@@ -41,7 +41,11 @@ class HeldLease:
     ttl: float | None
     """Seconds left before it expires unless renewed (None: no expiry; never set by us)."""
     fence: int | None
-    """The fence issued to its holder (None: the fence key was evicted)."""
+    """The fence issued to its holder (None: the fence key was evicted); for ``limit`` > 1,
+    the last issued to any of its holders."""
+    holders: int = 1
+    """How many hold it: 1, or up to the ``limit`` of a name held with ``limit`` > 1 (whose
+    ``ttl`` is then the longest any of them has left)."""
 
 
 @contextlib.contextmanager
@@ -56,22 +60,13 @@ def _translated(action: str, target: str) -> Iterator[None]:
 
 
 async def list_leases(leases: Leases) -> list[HeldLease]:
-    """Every lease held in ``leases``' namespace, sorted by name. Raises LeaseUnavailable."""
+    """Every lease held in ``leases``' namespace, sorted by name: plain leases and names held
+    with ``limit`` > 1 (one entry each, with its number of holders). Raises LeaseUnavailable."""
     client = leases.store.client
     pattern = lease_key_pattern(leases.namespace)
     with _translated("list", pattern):
-        if isinstance(client, RedisCluster):
-            found = client.scan_iter(
-                match=pattern, count=SCAN_BATCH, target_nodes=RedisCluster.PRIMARIES
-            )
-        else:
-            found = client.scan_iter(match=pattern, count=SCAN_BATCH)
-        names = {}
-        async for raw in found:  # SCAN may return a key twice
-            key = raw.decode() if isinstance(raw, bytes) else str(raw)
-            name = name_of_lease_key(leases.namespace, key)
-            if name is not None:
-                names[key] = name
+        names = await _scan(leases, "lease")
+        slotted = await _scan(leases, "holders")
         held = []
         keys = sorted(names, key=names.__getitem__)
         for start in range(0, len(keys), SCAN_BATCH):
@@ -92,6 +87,49 @@ async def list_leases(leases: Leases) -> list[HeldLease]:
                         fence=None if fence is None else int(fence),
                     )
                 )
+        held.extend(await _held_with_limits(leases, slotted))
+    return sorted(held, key=lambda lease: lease.name)
+
+
+async def _scan(leases: Leases, kind: str) -> dict[str, str]:
+    """The keys of ``kind`` (``lease`` or ``holders``) in ``leases``' namespace, each with the
+    lease name it belongs to (SCAN may return a key twice; every primary of a cluster)."""
+    client = leases.store.client
+    pattern = lease_key_pattern(leases.namespace, kind)
+    if isinstance(client, RedisCluster):
+        found = client.scan_iter(
+            match=pattern, count=SCAN_BATCH, target_nodes=RedisCluster.PRIMARIES
+        )
+    else:
+        found = client.scan_iter(match=pattern, count=SCAN_BATCH)
+    names = {}
+    async for raw in found:
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        name = name_of_lease_key(leases.namespace, key, kind)
+        if name is not None:
+            names[key] = name
+    return names
+
+
+async def _held_with_limits(leases: Leases, names: dict[str, str]) -> list[HeldLease]:
+    """The names held with ``limit`` > 1 among holders keys ``names``, with their live
+    holders (HOLDERS: by the clock of the node that keeps them)."""
+    if not names:
+        return []
+    client = leases.store.client
+    held = []
+    for key, name in sorted(names.items(), key=lambda item: item[1]):
+        script = leases.store.scripts.holders
+        holders, ms, fence = await client.eval(script.source, 2, key, leases.keys(name).fence)
+        if int(holders) > 0:
+            held.append(
+                HeldLease(
+                    name=name,
+                    ttl=int(ms) / 1000,
+                    fence=None if fence is None else int(fence),
+                    holders=int(holders),
+                )
+            )
     return held
 
 
@@ -102,7 +140,9 @@ async def force_release(leases: Leases, name: str) -> bool:
     keys = leases.keys(name)
     script = leases.store.scripts.force_release
     with _translated("force-release", keys.lease):
-        released = await leases.store.client.eval(script.source, 2, keys.lease, keys.channel)
+        released = await leases.store.client.eval(
+            script.source, 3, keys.lease, keys.channel, keys.holders
+        )
     if released == 1:
         logger.warning("force-released lease %r (its holder loses it at its next renewal)", name)
         return True

@@ -101,15 +101,17 @@ class LeaseKeys:
         return f"LeaseKeys({self.base!r})"
 
 
-def lease_key_pattern(namespace: str) -> str:
-    """A SCAN MATCH pattern for every lease key of ``namespace`` (and nothing else)."""
+def lease_key_pattern(namespace: str, kind: str = "lease") -> str:
+    """A SCAN MATCH pattern for every lease key of ``namespace`` (and nothing else); with
+    ``kind="holders"``, for every ``limit=N`` lease's holders key."""
     # Escaping leaves only A-Z a-z 0-9 _ . - ~ %: no glob character to quote.
-    return f"{escape(namespace)}:{{=*}}:lease"
+    return f"{escape(namespace)}:{{=*}}:{kind}"
 
 
-def name_of_lease_key(namespace: str, key: str) -> str | None:
-    """The lease name a lease key of ``namespace`` belongs to; None if it is no such key."""
-    head, tail = f"{escape(namespace)}:{{=", "}:lease"
+def name_of_lease_key(namespace: str, key: str, kind: str = "lease") -> str | None:
+    """The lease name a lease key (or, with ``kind="holders"``, a holders key) of
+    ``namespace`` belongs to; None if it is no such key."""
+    head, tail = f"{escape(namespace)}:{{=", "}:" + kind
     if not (key.startswith(head) and key.endswith(tail)) or len(key) < len(head) + len(tail):
         return None
     return unescape(key[len(head) : -len(tail)])

@@ -389,12 +389,15 @@ return 0
 FORCE_RELEASE = """
 -- KEYS[1]  lease key
 -- KEYS[2]  wake-up channel of that lease (same slot)
--- return   1 a lease was held and is now deleted (waiters notified), 0 none was held
+-- KEYS[3]  holders key of that name (limit=N, see ACQUIRE_N; same slot)
+-- return   1 a lease was held (one holder, or N's holders) and is now deleted (waiters
+--          notified), 0 none was held
 -- An operator's release, whoever holds it: the holder finds it gone at its next renewal
 -- (LeaseLost). The fence key stays, so the next holder's fence is still above the last one,
 -- and that holder learns the lease ended without its release (ACQUIRE's expired).
--- Delete the lease whatever its token; DEL answers how many keys it removed.
-if redis.call('DEL', KEYS[1]) == 1 then
+-- Delete the lease (or every holder of a limit=N name) whatever its token; DEL answers how
+-- many keys it removed.
+if redis.call('DEL', KEYS[1], KEYS[3]) > 0 then
   -- Wake every waiter, as a normal release does.
   redis.call(PUBLISH, KEYS[2], 'released')
   -- Released.
@@ -402,6 +405,25 @@ if redis.call('DEL', KEYS[1]) == 1 then
 end
 -- Nothing was held.
 return 0
+"""
+
+
+HOLDERS = """
+-- An operator's view of a limit=N name (see ACQUIRE_N): how many hold it now.
+-- KEYS[1]  holders key, KEYS[2] fence key (same slot)
+-- return   {holders, ms, fence}: the holders whose lease is still ahead (by this node's
+--          clock, as their expiries), the most ms any of them has left (0 with none), and
+--          the last fence issued (nil if the fence key is gone)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Expiries after now: the holders still holding (the dead are pruned only on acquire).
+local holders = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+local ms = 0
+if holders > 0 then
+  ms = tonumber(last) - now
+end
+return {holders, ms, redis.call('GET', KEYS[2])}
 """
 
 
@@ -590,6 +612,7 @@ class LeaseScripts:
     acquire_n: Script
     release_n: Script
     extend_n: Script
+    holders: Script
 
 
 def lease_scripts(*, sharded: bool) -> LeaseScripts:
@@ -609,6 +632,7 @@ def lease_scripts(*, sharded: bool) -> LeaseScripts:
         acquire_n=script(QUEUE, ACQUIRE_N),
         release_n=script(QUEUE, RELEASE_N),
         extend_n=script(QUEUE, EXTEND_N),
+        holders=script(HOLDERS),
     )
 
 

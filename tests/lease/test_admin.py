@@ -94,6 +94,42 @@ async def test_force_release_wakes_the_waiters_and_the_holder_loses_it(
     assert await list_leases(leases) == []
 
 
+async def test_a_name_held_with_a_limit_is_listed_once_with_its_holders_and_force_released(
+    make_leases: MakeLeases, redis_client: aioredis.Redis
+) -> None:
+    leases = make_leases(namespace="limits", ttl=20)
+    first = await leases.acquire("Hub/pool", limit=3)
+    second = await leases.acquire("Hub/pool", limit=3)
+    plain = await leases.acquire("Hub/plain")
+    dead = await leases.acquire("Hub/pool", limit=3)
+    keys = leases.keys("Hub/pool")
+    # A third holder whose lease ran out unreleased (its process died): not counted.
+    await redis_client.zadd(keys.holders, {dead.token: 1}, xx=True)
+
+    listed = {lease.name: lease for lease in await list_leases(leases)}
+
+    assert sorted(listed) == ["Hub/plain", "Hub/pool"]
+    pool = listed["Hub/pool"]
+    assert pool.holders == 2
+    assert pool.fence == dead.fence  # the last one issued, to any holder
+    assert pool.ttl is not None
+    assert 19 < pool.ttl <= 20
+    assert listed["Hub/plain"].holders == 1
+    assert listed["Hub/plain"].fence == plain.fence
+
+    assert await force_release(leases, "Hub/pool") is True
+    assert not await redis_client.exists(keys.holders)
+    # Both holders find their slot gone; the name is free for the next, a higher fence.
+    assert await first.release() is False
+    assert await second.release() is False
+    taken = await leases.acquire("Hub/pool", limit=3)
+    assert taken.fence > dead.fence
+    assert {lease.name: lease.holders for lease in await list_leases(leases)} == {
+        "Hub/plain": 1,
+        "Hub/pool": 1,
+    }
+
+
 async def test_redis_down_is_lease_unavailable() -> None:
     client = aioredis.Redis(
         host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
