@@ -11,6 +11,10 @@
   wait, is a 503, a missing setting a 500, a bad ID or flag a 400, a refused terminate a 502
   (``application/problem+json``).
 
+* ``SingletonWatched``: ``GET /api/singleton/watchdog``, auth level ``admin``: 200 ``{"taskHub",
+  "count", "watched": [{"instanceId", "orchestrator", "stuckAfterSeconds"}]}``, sorted by ID
+  (inputs left out); Redis failing is a 503, a missing setting a 500.
+
 The adapters only translate: the rules live in ``singleton/starter/_watchdog.py``.
 """
 
@@ -33,7 +37,7 @@ from singleton._runtime import default_settings, default_starter
 from singleton._settings import DEFAULT_BUSY_RETRY_AFTER, DEFAULT_RETRY_AFTER
 from singleton.functions._problems import misconfigured, problem, retry_later
 from singleton.starter import PassOutcome, PassResult, SingletonStarter
-from singleton.starter._durable import DurableClient
+from singleton.starter._durable import DurableClient, hub_name
 from singleton.starter._names import validate_instance_id
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ logger = logging.getLogger(__name__)
 #: Every minute, at second 0.
 DEFAULT_SCHEDULE = "0 * * * * *"
 UNWATCH_ROUTE = "singleton/watchdog/{instanceId}"
+WATCHED_ROUTE = "singleton/watchdog"
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0", ""})
 
 
@@ -75,6 +80,39 @@ def _retry_after(starter: Callable[[], SingletonStarter], *, busy: bool) -> int:
         return DEFAULT_BUSY_RETRY_AFTER if busy else DEFAULT_RETRY_AFTER
     settings = default_settings()  # built with the default starter, so read already
     return settings.busy_retry_after if busy else settings.retry_after
+
+
+async def handle_watched_request(
+    req: func.HttpRequest,
+    client: DurableClient,
+    starter: Callable[[], SingletonStarter] = default_starter,
+) -> func.HttpResponse:
+    """GET: the IDs the watchdog keeps running in the client's task hub, sorted (their
+    inputs are left out: they are the callers' data)."""
+    try:
+        watched = await starter().watchdog.watched(hub_name(client))
+    except ConfigurationError as exc:
+        return misconfigured(exc, what="singleton watchdog", consequence="nothing listed")
+    except LeaseUnavailable as exc:
+        logger.warning("singleton watchdog listing: %s", exc)
+        return retry_later(
+            "lease-unavailable",
+            "The singleton lease store is unavailable",
+            "Redis failed or could not be reached; retry later",
+            retry_after=_retry_after(starter, busy=False),
+        )
+    entries = [
+        {
+            "instanceId": instance_id,
+            "orchestrator": registration.orchestrator,
+            "stuckAfterSeconds": registration.stuck_after,
+        }
+        for instance_id, registration in sorted(watched.items())
+    ]
+    return func.HttpResponse(
+        json.dumps({"taskHub": hub_name(client), "count": len(entries), "watched": entries}),
+        mimetype="application/json",
+    )
 
 
 async def handle_unwatch_request(
@@ -150,9 +188,10 @@ def watchdog_blueprint(
     *,
     starter: Callable[[], SingletonStarter] = default_starter,
     unwatch_route: str | None = UNWATCH_ROUTE,
+    watched_route: str | None = WATCHED_ROUTE,
 ) -> df.Blueprint:
-    """A blueprint with the watchdog's timer (``schedule``, NCRONTAB) and, unless
-    ``unwatch_route`` is ``None``, its admin ``unwatch`` endpoint."""
+    """A blueprint with the watchdog's timer (``schedule``, NCRONTAB) and, unless their
+    routes are ``None``, its admin ``unwatch`` endpoint and its listing of the watched IDs."""
     if not isinstance(schedule, str) or len(schedule.split()) not in (5, 6):
         raise ConfigurationError(
             f"the watchdog schedule must be an NCRONTAB expression, not {schedule!r}"
@@ -181,6 +220,19 @@ def watchdog_blueprint(
             """Stop watching an instance ID (``?terminate=true``: and terminate it)."""
             return await handle_unwatch_request(req, client, starter)
 
+    if watched_route is not None:
+
+        @bp.function_name("SingletonWatched")  # type: ignore[untyped-decorator]
+        @bp.route(
+            route=watched_route, methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.ADMIN
+        )  # type: ignore[untyped-decorator]
+        @bp.durable_client_input(client_name="client")  # type: ignore[untyped-decorator]
+        async def singleton_watched(
+            req: func.HttpRequest, client: df.DurableOrchestrationClient
+        ) -> func.HttpResponse:
+            """The instance IDs the watchdog keeps running in this task hub."""
+            return await handle_watched_request(req, client, starter)
+
     return bp
 
 
@@ -188,6 +240,7 @@ __all__ = [
     "DEFAULT_SCHEDULE",
     "PassOutcome",
     "handle_unwatch_request",
+    "handle_watched_request",
     "run_tick",
     "watchdog_blueprint",
 ]

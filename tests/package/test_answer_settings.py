@@ -11,7 +11,7 @@ import pytest
 from singleton import close_default_starter
 from singleton.functions import handle_start_request
 from singleton.functions.admin import handle_leases_request
-from singleton.functions.watchdog import handle_unwatch_request
+from singleton.functions.watchdog import handle_unwatch_request, handle_watched_request
 from tests.redis_servers import RedisServer, free_port
 from tests.singleton.durable_app import ECHO
 from tests.singleton.harness import DurableHost, post, running_durable_host
@@ -77,6 +77,22 @@ async def test_the_unwatch_endpoints_503_retry_after_is_the_setting(
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "11"
+
+
+async def test_the_watchdog_listings_503_retry_after_is_the_setting(
+    durable: DurableHost, app_settings: pytest.MonkeyPatch
+) -> None:
+    unreachable_redis(app_settings)
+    app_settings.setenv("SINGLETON_RETRY_AFTER", "13")
+    request = func.HttpRequest(
+        method="GET", url="http://localhost/api/singleton/watchdog", body=b""
+    )
+
+    response = await handle_watched_request(request, durable.client())
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "13"
+    assert response.mimetype == "application/problem+json"
 
 
 @pytest.mark.redis

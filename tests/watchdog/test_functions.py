@@ -12,7 +12,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from singleton import ConfigurationError, LeasePolicy, Leases, RuntimeStatus, SingletonStarter
-from singleton.functions.watchdog import handle_unwatch_request, run_tick, watchdog_blueprint
+from singleton.functions.watchdog import (
+    handle_unwatch_request,
+    handle_watched_request,
+    run_tick,
+    watchdog_blueprint,
+)
 from singleton.starter import PassOutcome
 from tests.redis_servers import free_port
 from tests.singleton.durable_app import WAIT_FOR_FINISH
@@ -41,7 +46,7 @@ def test_the_blueprint_has_a_timer_with_a_durable_client_and_an_admin_route(
     starter: SingletonStarter,
 ) -> None:
     functions = _functions(starter)
-    assert set(functions) == {"SingletonWatchdog", "SingletonUnwatch"}
+    assert set(functions) == {"SingletonWatchdog", "SingletonUnwatch", "SingletonWatched"}
     timer = {
         b["type"]: b for b in map(json.loads, functions["SingletonWatchdog"].get_raw_bindings())
     }
@@ -52,6 +57,40 @@ def test_the_blueprint_has_a_timer_with_a_durable_client_and_an_admin_route(
     }
     assert route["httpTrigger"]["authLevel"].lower() == "admin"
     assert route["httpTrigger"]["methods"] == ["DELETE"]
+    listing = {
+        b["type"]: b for b in map(json.loads, functions["SingletonWatched"].get_raw_bindings())
+    }
+    assert listing["httpTrigger"]["authLevel"].lower() == "admin"
+    assert listing["httpTrigger"]["methods"] == ["GET"]
+    assert listing["httpTrigger"]["route"] == "singleton/watchdog"
+
+
+def test_the_blueprint_leaves_out_the_routes_asked_to() -> None:
+    app = df.DFApp()
+    app.register_functions(watchdog_blueprint(unwatch_route=None, watched_route=None))
+    assert [f.get_function_name() for f in app.get_functions()] == ["SingletonWatchdog"]
+
+
+async def test_the_listing_names_the_watched_ids_of_the_hub_and_not_their_inputs(
+    durable: DurableHost, starter: SingletonStarter
+) -> None:
+    client = durable.client()
+    await starter.ensure_running(client, WAIT_FOR_FINISH, "listed-b", {"secret": 1})
+    await starter.ensure_running(client, WAIT_FOR_FINISH, "listed-a", stuck_after=30)
+    await starter.unwatch(client, "listed-b")
+    await starter.ensure_running(client, WAIT_FOR_FINISH, "listed-c")
+    request = func.HttpRequest(
+        method="GET", url="http://127.0.0.1:7071/api/singleton/watchdog", body=b""
+    )
+    response = await handle_watched_request(request, client, lambda: starter)
+    assert response.status_code == 200
+    body = json.loads(response.get_body())
+    assert body["count"] == 2
+    assert [entry["instanceId"] for entry in body["watched"]] == ["listed-a", "listed-c"]
+    assert body["watched"][0]["orchestrator"].lower() == WAIT_FOR_FINISH.lower()
+    assert body["watched"][0]["stuckAfterSeconds"] == 30
+    assert "secret" not in response.get_body().decode()
+    assert body["taskHub"]
 
 
 @pytest.mark.parametrize("schedule", ["", "every minute", "* * *"])
