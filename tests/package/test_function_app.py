@@ -22,6 +22,7 @@ EXAMPLES = {
     "WatchMonitor",
     "SingletonWatchdog",
     "SingletonUnwatch",
+    "SingletonWatched",
     "BuildReport",
 }
 
