@@ -7,7 +7,8 @@ imports another adapter for it:
 * :func:`problem`: any status, ``type`` = ``urn:durable-singleton:problem:<slug>``;
 * :func:`misconfigured`: 500 naming the app settings at fault, never their values;
 * :func:`retry_later`: 503 with ``Retry-After`` and a generic detail (the cause, which may
-  name a Redis address, goes to the log only).
+  name a Redis address, goes to the log only); :func:`lease_store_unavailable`, the one for
+  Redis failing, with :func:`configured_retry_after`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import azure.functions as func
 
 from singleton._errors import ConfigurationError
+from singleton._runtime import default_settings
+from singleton._settings import DEFAULT_BUSY_RETRY_AFTER, DEFAULT_RETRY_AFTER
 
 __all__ = ["PROBLEM_JSON", "RETRY_AFTER_SECONDS", "misconfigured", "problem", "retry_later"]
 
@@ -95,4 +98,24 @@ def retry_later(
         detail,
         headers={"Retry-After": str(retry_after)},
         **extensions,
+    )
+
+
+def configured_retry_after(default: bool, *, busy: bool = False) -> int:
+    """``SINGLETON_RETRY_AFTER`` (``busy``: ``SINGLETON_BUSY_RETRY_AFTER``) of the default
+    runtime, read once when it was built, when the answer is for it (``default``); their
+    defaults for leases or a starter of your own."""
+    if not default:
+        return DEFAULT_BUSY_RETRY_AFTER if busy else DEFAULT_RETRY_AFTER
+    settings = default_settings()
+    return settings.busy_retry_after if busy else settings.retry_after
+
+
+def lease_store_unavailable(retry_after: int) -> func.HttpResponse:
+    """503 ``lease-unavailable``: Redis failed or could not be reached (the cause is logged)."""
+    return retry_later(
+        "lease-unavailable",
+        "The singleton lease store is unavailable",
+        "Redis failed or could not be reached; retry later",
+        retry_after=retry_after,
     )

@@ -40,9 +40,13 @@ from collections.abc import Callable
 import azure.functions as func
 
 from singleton._errors import ConfigurationError, LeaseUnavailable
-from singleton._runtime import default_leases, default_settings, default_starter
-from singleton._settings import DEFAULT_RETRY_AFTER
-from singleton.functions._problems import misconfigured, problem
+from singleton._runtime import default_leases, default_starter
+from singleton.functions._problems import (
+    configured_retry_after,
+    lease_store_unavailable,
+    misconfigured,
+    problem,
+)
 from singleton.lease import Leases
 from singleton.lease._admin import force_release, list_leases
 from singleton.starter import SingletonStarter
@@ -102,15 +106,7 @@ async def handle_leases_request(
 
 def _unavailable(exc: LeaseUnavailable, *, default: bool) -> func.HttpResponse:
     logger.warning("singleton admin endpoint: %s", exc)
-    # The default runtime was built from the settings, so they are at hand (read once).
-    retry_after = default_settings().retry_after if default else DEFAULT_RETRY_AFTER
-    return problem(
-        503,
-        "lease-unavailable",
-        "The singleton lease store is unavailable",
-        "Redis failed or could not be reached; retry later",
-        headers={"Retry-After": str(retry_after)},
-    )
+    return lease_store_unavailable(configured_retry_after(default))
 
 
 async def handle_pending_request(

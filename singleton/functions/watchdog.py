@@ -33,9 +33,14 @@ from singleton._errors import (
     LeaseBusy,
     LeaseUnavailable,
 )
-from singleton._runtime import default_settings, default_starter
-from singleton._settings import DEFAULT_BUSY_RETRY_AFTER, DEFAULT_RETRY_AFTER
-from singleton.functions._problems import misconfigured, problem, retry_later
+from singleton._runtime import default_starter
+from singleton.functions._problems import (
+    configured_retry_after,
+    lease_store_unavailable,
+    misconfigured,
+    problem,
+    retry_later,
+)
 from singleton.starter import PassOutcome, PassResult, SingletonStarter
 from singleton.starter._durable import DurableClient, hub_name
 from singleton.starter._names import validate_instance_id
@@ -73,15 +78,6 @@ async def run_tick(
     return results
 
 
-def _retry_after(starter: Callable[[], SingletonStarter], *, busy: bool) -> int:
-    """The ``Retry-After`` settings (``SINGLETON_RETRY_AFTER``, ``SINGLETON_BUSY_RETRY_AFTER``)
-    of the default runtime; their defaults for a starter of your own."""
-    if starter is not default_starter:
-        return DEFAULT_BUSY_RETRY_AFTER if busy else DEFAULT_RETRY_AFTER
-    settings = default_settings()  # built with the default starter, so read already
-    return settings.busy_retry_after if busy else settings.retry_after
-
-
 async def handle_watched_request(
     req: func.HttpRequest,
     client: DurableClient,
@@ -95,12 +91,7 @@ async def handle_watched_request(
         return misconfigured(exc, what="singleton watchdog", consequence="nothing listed")
     except LeaseUnavailable as exc:
         logger.warning("singleton watchdog listing: %s", exc)
-        return retry_later(
-            "lease-unavailable",
-            "The singleton lease store is unavailable",
-            "Redis failed or could not be reached; retry later",
-            retry_after=_retry_after(starter, busy=False),
-        )
+        return lease_store_unavailable(configured_retry_after(starter is default_starter))
     entries = [
         {
             "instanceId": instance_id,
@@ -137,19 +128,14 @@ async def handle_unwatch_request(
         return misconfigured(exc, what="singleton watchdog", consequence="nothing changed")
     except LeaseUnavailable as exc:
         logger.warning("singleton unwatch: %s", exc)
-        return retry_later(
-            "lease-unavailable",
-            "The singleton lease store is unavailable",
-            "Redis failed or could not be reached; retry later",
-            retry_after=_retry_after(starter, busy=False),
-        )
+        return lease_store_unavailable(configured_retry_after(starter is default_starter))
     except LeaseBusy:
         return retry_later(
             "watchdog-busy",
             "The instance ID is busy",
             f"a watchdog pass or a start of {instance_id!r} held its lease past the wait; "
             "nothing changed, retry later",
-            retry_after=_retry_after(starter, busy=True),
+            retry_after=configured_retry_after(starter is default_starter, busy=True),
             instanceId=instance_id,
         )
     if not unwatched:
