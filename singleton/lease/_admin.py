@@ -113,23 +113,26 @@ async def _scan(leases: Leases, kind: str) -> dict[str, str]:
 
 async def _held_with_limits(leases: Leases, names: dict[str, str]) -> list[HeldLease]:
     """The names held with ``limit`` > 1 among holders keys ``names``, with their live
-    holders (HOLDERS: by the clock of the node that keeps them)."""
-    if not names:
-        return []
+    holders (HOLDERS: by the clock of the node that keeps them), a batch per pipeline."""
     client = leases.store.client
+    script = leases.store.scripts.holders
+    keys = list(names)
     held = []
-    for key, name in sorted(names.items(), key=lambda item: item[1]):
-        script = leases.store.scripts.holders
-        holders, ms, fence = await client.eval(script.source, 2, key, leases.keys(name).fence)
-        if int(holders) > 0:
-            held.append(
-                HeldLease(
-                    name=name,
-                    ttl=int(ms) / 1000,
-                    fence=None if fence is None else int(fence),
-                    holders=int(holders),
+    for start in range(0, len(keys), SCAN_BATCH):
+        batch = keys[start : start + SCAN_BATCH]
+        pipe = client.pipeline(transaction=False)  # a cluster routes each key to its node
+        for key in batch:
+            pipe.eval(script.source, 2, key, leases.keys(names[key]).fence)
+        for key, (holders, ms, fence) in zip(batch, await pipe.execute(), strict=True):
+            if int(holders) > 0:
+                held.append(
+                    HeldLease(
+                        name=names[key],
+                        ttl=int(ms) / 1000,
+                        fence=None if fence is None else int(fence),
+                        holders=int(holders),
+                    )
                 )
-            )
     return held
 
 

@@ -522,7 +522,7 @@ class Leases:
         """Wait for a busy lease (found so by the try sent at ``busy_at``) until ``deadline``:
         the winning attempt (acquired, or — with ``adopt_from`` — a result adopted) and when
         it was sent. Each try keeps our place in line; a release hands the lease to the
-        first in line (``next <token> <fence> <ms>``), and wakes followers with its result."""
+        first in line (``next <token> <fence> <until>``), and wakes followers with its result."""
         bound_mode = "0" if adopt_from is None else "2"
         with self._wakeups.watch(keys.channel, token) as signal:
             # Until Redis confirms the subscription a release can slip past unseen, so the

@@ -60,6 +60,15 @@ local function enqueue(queue, alive, token, now, place_ms)
   keep(alive, place_ms)
   return now + place_ms
 end
+-- Whether the waiter token, a follower, adopts the result a release just settled with fence
+-- settled (nil: none): its bound (the lowest fence it adopts) is at most that fence.
+local function adopts(bounds, token, settled)
+  if not settled then
+    return false
+  end
+  local bound = tonumber(redis.call('HGET', bounds, token) or 0)
+  return bound > 0 and bound <= settled
+end
 -- Tell the first n waiters that want the lease that it is their turn ('next <token>' on
 -- the channel). settled: the fence of a result just settled (else nil): a following waiter
 -- whose bound is at most that fence adopts it from the release message, so it leaves the
@@ -71,8 +80,7 @@ local function hand_off(queue, alive, bounds, channel, n, settled)
     if not token then
       break
     end
-    local bound = settled and tonumber(redis.call('HGET', bounds, token) or 0) or 0
-    if settled and bound > 0 and bound <= settled then
+    if adopts(bounds, token, settled) then
       unqueue(queue, alive, bounds, token)
     else
       redis.call(PUBLISH, channel, 'next ' .. token)
@@ -107,11 +115,11 @@ local function grant(queue, alive, bounds, channel, settled, lease_key, fence_ke
     if not token then
       return 0
     end
-    local bound = settled and tonumber(redis.call('HGET', bounds, token) or 0) or 0
+    local adopting = adopts(bounds, token, settled)
     -- When its place runs out; one past its end (beyond prune's 100 a call) is dead.
     local until_ms = tonumber(redis.call('ZSCORE', alive, token) or now)
     unqueue(queue, alive, bounds, token)
-    if until_ms > now and not (settled and bound > 0 and bound <= settled) then
+    if until_ms > now and not adopting then
       redis.call('SET', lease_key, token, 'PX', until_ms - now)
       -- Its fence, remembered one place's life past the lease, as ACQUIRE's two TTLs.
       local fence = issue_fence_of(fence_key, (until_ms - now) * 2)
@@ -335,7 +343,7 @@ if holder == ARGV[1] then
   redis.call('SET', KEYS[3], record, 'PX', ARGV[3])
   -- The fence key lives exactly as long: a next holder that finds it finds the record too.
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
-  -- Hand the lease to the first in line that wants it (grant: 'next <token> <fence> <ms>'
+  -- Hand the lease to the first in line that wants it (grant: 'next <token> <fence> <until>'
   -- wakes that waiter only, holding it). Followers whose bound this settled fence meets
   -- adopt the result instead.
   local told = 0

@@ -108,9 +108,9 @@ class Signal:
 def _grant_of(rest: bytes) -> tuple[int, int] | None:
     """``b"<fence> <until>"`` of a grant as ints; None if malformed (the waiter then tries, and
     its try finds the lease its own)."""
-    fence, _, ms = rest.partition(b" ")
+    fence, _, until = rest.partition(b" ")
     try:
-        return int(fence), int(ms)
+        return int(fence), int(until)
     except ValueError:
         return None
 
